@@ -1,0 +1,115 @@
+// fork/exec with pipes and a poll loop, so large outputs never deadlock and time limits hold.
+#include "process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+namespace pgsync::test {
+
+std::string tool_path(const std::string& name) {
+    const char* dir = std::getenv("PGSYNC_BIN_DIR");
+    if (!dir) throw std::runtime_error("PGSYNC_BIN_DIR is not set; run the tests through ctest");
+    return std::string(dir) + "/" + name;
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
+    int in_pipe[2], out_pipe[2], err_pipe[2];
+    if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))
+        throw std::runtime_error("pipe failed");
+    pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        setpgid(0, 0);
+        dup2(in_pipe[0], 0);
+        dup2(out_pipe[1], 1);
+        dup2(err_pipe[1], 2);
+        for (const auto& [k, v] : options.env) {
+            if (v.empty()) unsetenv(k.c_str());
+            else setenv(k.c_str(), v.c_str(), 1);
+        }
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
+        dprintf(2, "exec %s failed: %s\n", args[0], strerror(errno));
+        _exit(127);
+    }
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+
+    ProcessResult result;
+    size_t written = 0;
+    int in_fd = in_pipe[1];
+    if (options.stdin_data.empty() && options.close_stdin) {
+        close(in_fd);
+        in_fd = -1;
+    } else {
+        fcntl(in_fd, F_SETFL, O_NONBLOCK);
+    }
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(int64_t(options.timeout_seconds * 1000));
+    int out_fd = out_pipe[0], err_fd = err_pipe[0];
+    while (out_fd >= 0 || err_fd >= 0) {
+        pollfd fds[3];
+        int n = 0;
+        if (out_fd >= 0) fds[n++] = {out_fd, POLLIN, 0};
+        if (err_fd >= 0) fds[n++] = {err_fd, POLLIN, 0};
+        bool want_in = in_fd >= 0 && written < options.stdin_data.size();
+        if (want_in) fds[n++] = {in_fd, POLLOUT, 0};
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            result.timed_out = true;
+            kill(-pid, SIGKILL);
+            break;
+        }
+        int rc = poll(fds, nfds_t(n), int(std::min<int64_t>(left.count(), 200)));
+        if (rc < 0 && errno == EINTR) continue;
+        for (int i = 0; i < n; ++i) {
+            if (!fds[i].revents) continue;
+            if (fds[i].fd == in_fd) {
+                ssize_t w = write(in_fd, options.stdin_data.data() + written,
+                                  options.stdin_data.size() - written);
+                if (w > 0) written += size_t(w);
+                if (w < 0 || written == options.stdin_data.size()) {
+                    if (options.close_stdin) {
+                        close(in_fd);
+                        in_fd = -1;
+                    }
+                }
+                continue;
+            }
+            char buf[65536];
+            ssize_t r = read(fds[i].fd, buf, sizeof buf);
+            std::string& sink = fds[i].fd == out_fd ? result.out : result.err;
+            if (r > 0) sink.append(buf, size_t(r));
+            else {
+                close(fds[i].fd);
+                (fds[i].fd == out_fd ? out_fd : err_fd) = -1;
+            }
+        }
+    }
+    if (out_fd >= 0) close(out_fd);
+    if (err_fd >= 0) close(err_fd);
+    if (in_fd >= 0) close(in_fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+    return result;
+}
+
+ProcessResult run_shell(const std::string& command, const ProcessOptions& options) {
+    return run_process({"/bin/sh", "-c", command}, options);
+}
+
+} // namespace pgsync::test

@@ -1,0 +1,12 @@
+// pgsync-init: placeholder main until the tool lands (replaced in the next commit).
+#include "tool_main.h"
+
+int main(int argc, char** argv) {
+    return pgsync::tool::run("pgsync-init", [&] {
+        CLI::App app{"pgsync-init", "pgsync-init"};
+        pgsync::tool::CommonFlags common;
+        pgsync::tool::add_common_flags(app, common);
+        if (!pgsync::tool::parse(app, argc, argv)) return 0;
+        return 0;
+    });
+}
