@@ -1,0 +1,32 @@
+// Checks run before pgsync-init changes anything: server settings, privileges, capacity, plugin
+// permission, tables and their replica identity (R3). Every problem is collected, not just the first.
+#pragma once
+
+#include "pg/connection.h"
+#include "pg/identifier.h"
+
+#include <string>
+#include <vector>
+
+namespace pgsync::init {
+
+struct Problem {
+    std::string message;
+    std::string hint;
+};
+
+struct PreflightInput {
+    std::vector<pg::ResolvedTable> tables; // empty with all_tables
+    bool all_tables = false;
+    bool need_new_slot = true;             // false when an existing slot is reused
+};
+
+std::vector<Problem> check_server(pg::Connection& conn, const PreflightInput& input);
+
+// Splits a list setting such as output_plugin_libraries ("pgoutput, 'test_decoding'") into names.
+std::vector<std::string> split_setting_list(std::string_view value);
+
+// Every table of the database a FOR ALL TABLES publication would cover (top-level, permanent).
+std::vector<pg::ResolvedTable> all_publishable_tables(pg::Connection& conn);
+
+} // namespace pgsync::init

@@ -1,0 +1,45 @@
+// OutputSink: where a tool's data goes (stdout or a file). Writes whole chunks under a lock so
+// lines from several workers never interleave; sync() makes the data durable before we report it.
+#pragma once
+
+#include <csignal>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace pgsync {
+
+class OutputSink {
+public:
+    // Writes to an already-open descriptor (not owned), e.g. STDOUT_FILENO.
+    static OutputSink to_fd(int fd, std::string name = "standard output");
+    // Creates or truncates a file; throws pgsync::Error naming it on failure.
+    static OutputSink to_file(const std::string& path);
+
+    OutputSink(OutputSink&& other) noexcept;
+    OutputSink& operator=(OutputSink&&) = delete;
+    ~OutputSink();
+
+    // Writes all of data at once (thread-safe); throws pgsync::Error on failure (EPIPE included).
+    void write(std::string_view data);
+    // Makes what was written durable when the target is a regular file (fsync); no-op otherwise.
+    void sync();
+
+    enum class WaitResult { ReaderClosed, TimedOut, Stopped };
+    // For a pipe: waits until its reader closes it, timeout_seconds pass (<= 0: no limit), or
+    // *stop becomes non-zero. Not a pipe: waits only for the timeout or the stop flag.
+    WaitResult wait_reader_closed(double timeout_seconds, const volatile std::sig_atomic_t* stop);
+
+    bool is_pipe() const;
+    const std::string& name() const { return m_name; }
+
+private:
+    OutputSink(int fd, bool owned, std::string name) : m_fd(fd), m_owned(owned), m_name(std::move(name)) {}
+
+    int m_fd = -1;
+    bool m_owned = false;
+    std::string m_name;
+    std::mutex m_mutex;
+};
+
+} // namespace pgsync
