@@ -17,7 +17,7 @@ pg::Connection open_sql(const InitOptions& options) {
     return pg::Connection::open({options.conninfo, false, "pgsync-init", {}});
 }
 
-void emit(OutputSink& out, const nlohmann::json& line) { out.write(line.dump() + "\n"); }
+void emit(OutputSink& out, const nlohmann::ordered_json& line) { out.write(line.dump() + "\n"); }
 
 // Slot state from pg_replication_slots, when the slot exists.
 struct ExistingSlot {
@@ -52,7 +52,7 @@ void run_drop(const InitOptions& options, pg::Connection& conn, OutputSink& out)
         pub_dropped = drop_publication_if_ours(conn, options.publication);
         if (pub_dropped) log::info("dropped publication \"" + options.publication + "\"");
     }
-    nlohmann::json line = {{"slot", options.slot}, {"dropped", true}};
+    nlohmann::ordered_json line = {{"slot", options.slot}, {"dropped", true}};
     if (!options.publication.empty()) {
         line["publication"] = options.publication;
         line["publication_dropped"] = pub_dropped;
@@ -94,7 +94,7 @@ void run_init(const InitOptions& options, OutputSink& out) {
         try {
             tables.push_back(pg::resolve_table(conn, text));
         } catch (const Error& e) {
-            problems.push_back({e.what(), e.hint()});
+            problems.push_back({e.what(), e.hint(), e.exit_code()});
         }
     }
 
@@ -110,8 +110,12 @@ void run_init(const InitOptions& options, OutputSink& out) {
         // Report every problem of this phase, then fail on the last one.
         for (size_t i = 0; i + 1 < problems.size(); ++i)
             log::error(problems[i].message, problems[i].hint);
+        // A table that does not exist is a usage error (exit 2), as in pgsync-snapshot.
+        int code = kExitRuntime;
+        for (const auto& p : problems)
+            if (p.exit_code == kExitUsage) code = kExitUsage;
         Problem last = problems.back();
-        throw Error(last.message, last.hint);
+        throw Error(last.message, last.hint, code);
     }
 
     const bool created_publication =
@@ -125,8 +129,8 @@ void run_init(const InitOptions& options, OutputSink& out) {
     pg::Connection replication = pg::Connection::open(repl_options);
     pg::SystemIdentity system = pg::identify_system(replication);
 
-    nlohmann::json line = {{"slot", options.slot}, {"publication", options.publication},
-                           {"plugin", "pgoutput"}};
+    nlohmann::ordered_json line = {{"slot", options.slot}, {"publication", options.publication},
+                                   {"plugin", "pgoutput"}};
     if (existing) {
         if (existing->plugin != "pgoutput")
             throw Error("replication slot \"" + options.slot + "\" uses plugin \"" +
@@ -173,7 +177,8 @@ void run_init(const InitOptions& options, OutputSink& out) {
     }
 
     line["consistent_point"] = slot->consistent_point.str();
-    line["snapshot"] = slot->snapshot ? nlohmann::json(*slot->snapshot) : nlohmann::json(nullptr);
+    line["snapshot"] = slot->snapshot ? nlohmann::ordered_json(*slot->snapshot)
+                                      : nlohmann::ordered_json(nullptr);
     line["system_id"] = system.system_id;
     line["timeline"] = system.timeline;
     emit(out, line);

@@ -4,6 +4,7 @@
 
 #include "pg/connection.h"
 #include "pg/identifier.h"
+#include "util/error.h"
 
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@ namespace pgsync::init {
 struct Problem {
     std::string message;
     std::string hint;
+    int exit_code = kExitRuntime;
 };
 
 struct PreflightInput {

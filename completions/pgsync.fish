@@ -1,0 +1,33 @@
+# Fish completion for every pgsync-* tool: option names, fixed option values, and file names for
+# FILE options. Fish loads completions by command name: install this file as pgsync-init.fish and
+# pgsync-snapshot.fish (or source it from config.fish).
+
+# Options every tool shares. The tools take no operands: never offer file names unless an
+# option asks for one.
+set -l tools -c pgsync-init -c pgsync-snapshot
+complete $tools -f
+complete $tools -s d -l dbname -x -d 'Database: connection string, URI or database name'
+complete $tools -s v -l verbose -d 'Print more diagnostics on stderr'
+complete $tools -s q -l quiet -d 'Print only errors on stderr'
+complete $tools -l log-format -x -a 'text json' -d 'Format of diagnostics on stderr'
+complete $tools -s V -l version -d 'Print the version and exit'
+complete $tools -s h -l help -d 'Show help and exit'
+
+complete -c pgsync-init -s S -l slot -x -d 'Logical replication slot name'
+complete -c pgsync-init -s P -l publication -x -d 'Publication name'
+complete -c pgsync-init -s t -l table -x -d 'Table to publish (repeat for more)'
+complete -c pgsync-init -l all-tables -d 'Publish every table (FOR ALL TABLES)'
+complete -c pgsync-init -l hold -d 'Keep the exported snapshot until the reader closes the pipe'
+complete -c pgsync-init -l hold-timeout -x -d 'Longest time --hold keeps the snapshot (seconds)'
+complete -c pgsync-init -l if-not-exists -d 'Reuse the slot if it already exists'
+complete -c pgsync-init -l drop -d 'Drop the slot, and the publication if pgsync-init created it'
+complete -c pgsync-init -l create-timeout -x -d 'Longest wait for slot creation (seconds)'
+
+complete -c pgsync-snapshot -s t -l table -x -d 'Table to read (repeat for more)'
+complete -c pgsync-snapshot -s P -l publication -x -d 'Read the tables of this publication'
+complete -c pgsync-snapshot -s j -l jobs -x -d 'Number of parallel workers'
+complete -c pgsync-snapshot -s o -l output -r -F -d 'Write to this file instead of stdout'
+complete -c pgsync-snapshot -l numbers-as-strings -d 'Write bigint and numeric values as strings'
+complete -c pgsync-snapshot -l progress -d 'Show progress on stderr even when not a terminal'
+complete -c pgsync-snapshot -l no-progress -d 'Never show progress'
+complete -c pgsync-snapshot -l no-init-line -d 'Do not read the pgsync-init line from stdin'

@@ -1,0 +1,128 @@
+// Every tool answers --help and --version, rejects bad flags with exit 2 and a "Try" line, and
+// turns bad connection strings and unreachable servers into one-line errors with the right code.
+#include "process.h"
+
+#include <catch2/catch.hpp>
+
+using namespace pgsync::test;
+
+namespace {
+const char* kTools[] = {"pgsync-init", "pgsync-snapshot"};
+}
+
+TEST_CASE("--help prints usage on stdout and exits 0", "[tool]") {
+    for (const char* tool : kTools) {
+        INFO(tool);
+        auto r = run_process({tool_path(tool), "--help"});
+        CHECK(r.exit_code == 0);
+        CHECK(r.out.find("Usage:") != std::string::npos);
+        CHECK(r.out.find("--dbname") != std::string::npos);
+        CHECK(r.err.empty());
+    }
+}
+
+TEST_CASE("--version prints the suite version and exits 0", "[tool]") {
+    for (const char* tool : kTools) {
+        INFO(tool);
+        auto r = run_process({tool_path(tool), "--version"});
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == std::string(tool) + " (pgsync) " PGSYNC_VERSION "\n");
+    }
+}
+
+TEST_CASE("an unknown flag exits 2 with one error line and a Try line", "[tool]") {
+    for (const char* tool : kTools) {
+        INFO(tool);
+        // Required options are given so that the unknown flag is the only problem.
+        std::vector<std::string> args = {tool_path(tool), "--no-such-flag"};
+        if (std::string(tool) == "pgsync-init") args.insert(args.begin() + 1, {"-S", "s"});
+        auto r = run_process(args);
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find(std::string(tool) + ": error: ") == 0);
+        CHECK(r.err.find("--no-such-flag") != std::string::npos);
+        CHECK(r.err.find("Try \"" + std::string(tool) + " --help\" for more information.") !=
+              std::string::npos);
+        CHECK(r.out.empty());
+    }
+}
+
+TEST_CASE("pgsync-init without --slot is a usage error", "[tool][init]") {
+    auto r = run_process({tool_path("pgsync-init"), "-P", "p", "-t", "x"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--slot is required") != std::string::npos);
+}
+
+TEST_CASE("pgsync-init without tables or --all-tables is a usage error", "[tool][init]") {
+    auto r = run_process({tool_path("pgsync-init"), "-S", "s", "-P", "p"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("name the tables to publish with --table, or use --all-tables") !=
+          std::string::npos);
+}
+
+TEST_CASE("pgsync-init rejects --table together with --all-tables", "[tool][init]") {
+    auto r = run_process({tool_path("pgsync-init"), "-S", "s", "-P", "p", "-t", "x", "--all-tables"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("excludes") != std::string::npos);
+}
+
+TEST_CASE("an invalid slot name is a usage error that says the rule", "[tool][init]") {
+    auto r = run_process({tool_path("pgsync-init"), "-d", "dbname=x host=/nonexistent", "-S",
+                          "Bad-Name", "-P", "p", "-t", "x"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("invalid slot name \"Bad-Name\"") != std::string::npos);
+    CHECK(r.err.find("lower-case letters, digits and underscores") != std::string::npos);
+}
+
+TEST_CASE("pgsync-snapshot -j out of range is a usage error", "[tool][snapshot]") {
+    auto r = run_process({tool_path("pgsync-snapshot"), "-t", "x", "-j", "0"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--jobs") != std::string::npos);
+}
+
+TEST_CASE("a malformed connection string exits 2 and names the problem", "[tool]") {
+    for (const char* tool : kTools) {
+        INFO(tool);
+        std::vector<std::string> args = {tool_path(tool), "-d", "host='unterminated"};
+        if (std::string(tool) == "pgsync-init") args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
+        else args.insert(args.end(), {"-t", "x", "--no-init-line"});
+        auto r = run_process(args);
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find("invalid connection string") != std::string::npos);
+        CHECK(r.err.find("hint: ") != std::string::npos);
+    }
+}
+
+TEST_CASE("an unreachable server exits 1 with a connection hint", "[tool]") {
+    for (const char* tool : kTools) {
+        INFO(tool);
+        std::vector<std::string> args = {tool_path(tool), "-d",
+                                         "host=/nonexistent-socket-dir port=1 dbname=x"};
+        if (std::string(tool) == "pgsync-init") args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
+        else args.insert(args.end(), {"-t", "x", "--no-init-line"});
+        auto r = run_process(args);
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("could not connect to the database") != std::string::npos);
+        CHECK(r.err.find("hint: Check the connection string") != std::string::npos);
+    }
+}
+
+TEST_CASE("pgsync-snapshot rejects a pipe that does not carry a pgsync-init line", "[tool][snapshot]") {
+    ProcessOptions garbage;
+    garbage.stdin_data = "this is not json\n";
+    auto r = run_process({tool_path("pgsync-snapshot"), "-d", "host=/nonexistent", "-t", "x"}, garbage);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("does not start with a pgsync-init line") != std::string::npos);
+
+    ProcessOptions no_snapshot;
+    no_snapshot.stdin_data =
+        R"({"slot":"s","publication":"p","consistent_point":"0/1","snapshot":null})" "\n";
+    r = run_process({tool_path("pgsync-snapshot"), "-d", "host=/nonexistent", "-t", "x"}, no_snapshot);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("carries no snapshot") != std::string::npos);
+
+    ProcessOptions bad_lsn;
+    bad_lsn.stdin_data = R"({"consistent_point":"zz","snapshot":"x"})" "\n";
+    r = run_process({tool_path("pgsync-snapshot"), "-d", "host=/nonexistent", "-t", "x"}, bad_lsn);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("is not an LSN") != std::string::npos);
+}
