@@ -268,3 +268,23 @@ TEST_CASE("a reader that closes the pipe early gets a clean error, not a crash",
     CHECK(r.err.find("status=1") != std::string::npos);
     CHECK(r.err.find("Segmentation") == std::string::npos);
 }
+
+TEST_CASE("T18: the user's session settings never change the values written", "[snapshot]") {
+    auto db = connect_test_db();
+    const std::string t = unique_name("snap_t18");
+    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, ts timestamptz, d date, iv interval, "
+            "b bytea, f float8, m money)");
+    db.exec("INSERT INTO " + t + " VALUES (1, '2024-03-10 02:30:00 America/New_York', "
+            "'2024-01-31', '1 mon -5 days 10:00:04.99', '\\xdeadbeef', 0.1::float8 * 3, -1234.5)");
+    auto plain = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t});
+    ProcessOptions hostile;
+    hostile.env["PGOPTIONS"] = "-c DateStyle=SQL,DMY -c IntervalStyle=sql_standard "
+                               "-c TimeZone=Asia/Kolkata -c bytea_output=escape "
+                               "-c extra_float_digits=-3 -c lc_monetary=C";
+    auto odd = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t}, hostile);
+    REQUIRE(plain.exit_code == 0);
+    REQUIRE(odd.exit_code == 0);
+    CHECK(plain.out == odd.out);
+    CHECK(plain.out.find(R"("ts":"2024-03-10T07:30:00+00:00","d":"2024-01-31","iv":"1 mon -5 days +10:00:04.99","b":"\\xdeadbeef","f":0.30000000000000004,"m":"-$1,234.50")") !=
+          std::string::npos);
+}
