@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,10 +15,23 @@
 
 namespace pgsync::test {
 
+namespace {
+std::string env_or(const char* name, const char* fallback) {
+    const char* value = std::getenv(name);
+    return value && *value ? value : fallback;
+}
+} // namespace
+
 std::string tool_path(const std::string& name) {
-    const char* dir = std::getenv("PGSYNC_BIN_DIR");
-    if (!dir) throw std::runtime_error("PGSYNC_BIN_DIR is not set; run the tests through ctest");
-    return std::string(dir) + "/" + name;
+    return env_or("PGSYNC_BIN_DIR", PGSYNC_BIN_DIR_DEFAULT) + "/" + name;
+}
+
+std::string harness_path() { return env_or("PGSYNC_HARNESS", PGSYNC_HARNESS_DEFAULT); }
+
+std::string test_tmp_dir() {
+    std::string dir = env_or("PGSYNC_TEST_TMP", PGSYNC_TEST_TMP_DEFAULT);
+    ::mkdir(dir.c_str(), 0755);
+    return dir;
 }
 
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {

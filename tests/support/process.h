@@ -28,7 +28,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
 // Runs "/bin/sh -c command" (for pipelines between pgsync tools).
 ProcessResult run_shell(const std::string& command, const ProcessOptions& options = {});
 
-// Path to a built tool: $PGSYNC_BIN_DIR/name (set by CTest).
+// Path to a built tool in the build's bin/ ($PGSYNC_BIN_DIR overrides).
 std::string tool_path(const std::string& name);
+// tests/harness/pg-cluster, for tests that need a server configured differently.
+std::string harness_path();
+// A scratch directory inside the build tree (created on first use).
+std::string test_tmp_dir();
 
 } // namespace pgsync::test

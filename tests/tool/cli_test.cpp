@@ -10,7 +10,7 @@ namespace {
 const char* kTools[] = {"pgsync-init", "pgsync-snapshot"};
 }
 
-TEST_CASE("--help prints usage on stdout and exits 0", "[tool]") {
+TEST_CASE("every tool's --help prints usage on stdout and exits 0", "[tool]") {
     for (const char* tool : kTools) {
         INFO(tool);
         auto r = run_process({tool_path(tool), "--help"});
@@ -21,7 +21,7 @@ TEST_CASE("--help prints usage on stdout and exits 0", "[tool]") {
     }
 }
 
-TEST_CASE("--version prints the suite version and exits 0", "[tool]") {
+TEST_CASE("every tool's --version prints the suite version and exits 0", "[tool]") {
     for (const char* tool : kTools) {
         INFO(tool);
         auto r = run_process({tool_path(tool), "--version"});

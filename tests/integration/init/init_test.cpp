@@ -96,7 +96,7 @@ TEST_CASE("an existing slot is an error unless --if-not-exists, which reuses it 
     CHECK(init({"-S", slot, "-P", pub, "--drop"}).exit_code == 0);
 }
 
-TEST_CASE("--drop keeps a publication that pgsync-init did not create", "[init]") {
+TEST_CASE("init --drop keeps a publication that pgsync-init did not create", "[init]") {
     auto db = connect_test_db();
     const std::string table = unique_name("init_userpub"), slot = unique_name("slot"),
                       pub = unique_name("pub");
@@ -189,7 +189,7 @@ TEST_CASE("S10: a long transaction makes slot creation time out, naming the bloc
     CHECK(db.exec_params("SELECT 1 FROM pg_publication WHERE pubname = $1", {pub}).rows() == 0);
 }
 
-TEST_CASE("--all-tables creates a FOR ALL TABLES publication", "[init]") {
+TEST_CASE("init --all-tables creates a FOR ALL TABLES publication", "[init]") {
     auto db = connect_test_db();
     // Other tests leave tables without identity in public; use a database of our own.
     const std::string dbname = unique_name("alltables");
@@ -231,11 +231,8 @@ TEST_CASE("T17: hostile schema and table names are quoted everywhere", "[init]")
 
 TEST_CASE("wal_level, free slots and free WAL senders are checked and all reported at once", "[init]") {
     // This needs a server configured differently from the suite's: start a small one of our own.
-    const char* harness = std::getenv("PGSYNC_HARNESS");
-    const char* tmp = std::getenv("PGSYNC_TEST_TMP");
-    REQUIRE(harness);
-    REQUIRE(tmp);
-    const std::string dir = std::string(tmp) + "/" + unique_name("replica_cluster");
+    const std::string harness = harness_path();
+    const std::string dir = test_tmp_dir() + "/" + unique_name("replica_cluster");
     ProcessOptions conf;
     conf.env["PG_CLUSTER_EXTRA_CONF"] =
         "wal_level = replica\nmax_replication_slots = 0\nmax_wal_senders = 0";

@@ -120,7 +120,7 @@ TEST_CASE("without --hold the exported snapshot is gone and snapshot says how to
     drop_slot(slot, pub);
 }
 
-TEST_CASE("-j 4 splits a big table into ctid ranges and writes the same rows as -j 1", "[snapshot]") {
+TEST_CASE("snapshot -j 4 splits a big table into ctid ranges and writes the same rows as -j 1", "[snapshot]") {
     auto db = connect_test_db();
     const std::string table = unique_name("snap_par");
     db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, pad text, n numeric, ts timestamptz)");
@@ -222,13 +222,12 @@ TEST_CASE("T16: stored generated columns are left out, as pgoutput leaves them o
     CHECK(lines_of(r.out)[0]["new"] == nlohmann::json::parse(R"({"id":1,"cm":254})"));
 }
 
-TEST_CASE("--numbers-as-strings quotes int8 and numeric only; -o writes and syncs a file", "[snapshot]") {
+TEST_CASE("snapshot --numbers-as-strings quotes int8 and numeric only; -o writes and syncs a file", "[snapshot]") {
     auto db = connect_test_db();
     const std::string t = unique_name("snap_num");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, big int8, n numeric, f float8, arr int8[])");
     db.exec("INSERT INTO " + t + " VALUES (1, 9007199254740993, 0.10, 1.5, '{1,9223372036854775807}')");
-    const std::string file = std::string(std::getenv("PGSYNC_TEST_TMP")) + "/" + unique_name("out") + ".ndjson";
-    run_process({"mkdir", "-p", std::getenv("PGSYNC_TEST_TMP")});
+    const std::string file = test_tmp_dir() + "/" + unique_name("out") + ".ndjson";
     auto r = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t,
                           "--numbers-as-strings", "-o", file});
     REQUIRE(r.exit_code == 0);
@@ -243,7 +242,7 @@ TEST_CASE("--numbers-as-strings quotes int8 and numeric only; -o writes and sync
     CHECK(nlohmann::json::parse(end)["op"] == "snapshot_end");
 }
 
-TEST_CASE("--progress reports each table's rows on stderr and keeps stdout clean", "[snapshot]") {
+TEST_CASE("snapshot --progress reports each table's rows on stderr and keeps stdout clean", "[snapshot]") {
     auto db = connect_test_db();
     const std::string t = unique_name("snap_prog");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");
