@@ -13,17 +13,24 @@ _pgsync_options() {
         pgsync-snapshot)
             echo "$common -t --table -P --publication -j --jobs -o --output" \
                  "--numbers-as-strings --progress --no-progress --no-init-line" ;;
+        pgsync-stream)
+            echo "$common -S --slot -P --publication --ack-file -o --output --start" \
+                 "-E --endpos --no-loop --format -s --status-interval --spill-dir" ;;
     esac
 }
 
-# What the argument of an option completes to: "values: ..." (a fixed list), "file", "none"
-# (free text such as a connection string or a name), or nothing when the option takes none.
+# What the argument of an option completes to: "values: ..." (a fixed list), "file",
+# "directory", "none" (free text such as a connection string or a name), or nothing when the
+# option takes none.
 _pgsync_argument() {
     case $1 in
         --log-format) echo "values: text json" ;;
-        -o | --output) echo file ;;
+        --format) echo "values: native wal2json debezium" ;;
+        -o | --output | --ack-file) echo file ;;
+        --spill-dir) echo directory ;;
         -d | --dbname | -S | --slot | -P | --publication | -t | --table | -j | --jobs | \
-            --hold-timeout | --create-timeout) echo none ;;
+            --hold-timeout | --create-timeout | --start | -E | --endpos | -s | \
+            --status-interval) echo none ;;
     esac
 }
 
@@ -54,12 +61,13 @@ _pgsync_complete() {
                     COMPREPLY+=("$prefix$value")
                 done < <(compgen -W "${kind#values:}" -- "$cur")
                 ;;
-            file)
+            file | directory)
                 compopt -o filenames 2>/dev/null
-                local file
+                local file flag=-f
+                [[ $kind == directory ]] && flag=-d
                 while IFS= read -r file; do
                     COMPREPLY+=("$prefix$file")
-                done < <(compgen -f -- "$cur")
+                done < <(compgen "$flag" -- "$cur")
                 ;;
         esac
         return 0
@@ -75,3 +83,4 @@ _pgsync_complete() {
 
 complete -F _pgsync_complete pgsync-init
 complete -F _pgsync_complete pgsync-snapshot
+complete -F _pgsync_complete pgsync-stream

@@ -1,10 +1,10 @@
 # Fish completion for every pgsync-* tool: option names, fixed option values, and file names for
-# FILE options. Fish loads completions by command name: install this file as pgsync-init.fish and
-# pgsync-snapshot.fish (or source it from config.fish).
+# FILE options. Fish loads completions by command name: install this file as pgsync-init.fish,
+# pgsync-snapshot.fish and pgsync-stream.fish (or source it from config.fish).
 
 # Options every tool shares. The tools take no operands: never offer file names unless an
 # option asks for one.
-set -l tools -c pgsync-init -c pgsync-snapshot
+set -l tools -c pgsync-init -c pgsync-snapshot -c pgsync-stream
 complete $tools -f
 complete $tools -s d -l dbname -x -d 'Database: connection string, URI or database name'
 complete $tools -s v -l verbose -d 'Print more diagnostics on stderr'
@@ -31,3 +31,14 @@ complete -c pgsync-snapshot -l numbers-as-strings -d 'Write bigint and numeric v
 complete -c pgsync-snapshot -l progress -d 'Show progress on stderr even when not a terminal'
 complete -c pgsync-snapshot -l no-progress -d 'Never show progress'
 complete -c pgsync-snapshot -l no-init-line -d 'Do not read the pgsync-init line from stdin'
+
+complete -c pgsync-stream -s S -l slot -x -d 'Logical replication slot to read'
+complete -c pgsync-stream -s P -l publication -x -d 'Publication to stream (repeat or comma-separate)'
+complete -c pgsync-stream -l ack-file -r -F -d 'Confirm only what the consumer acknowledged here'
+complete -c pgsync-stream -s o -l output -r -F -d 'Append to this file instead of stdout'
+complete -c pgsync-stream -l start -x -d 'Start after this LSN instead of the slot position'
+complete -c pgsync-stream -s E -l endpos -x -d 'Stop once the stream reaches this LSN'
+complete -c pgsync-stream -l no-loop -d 'Exit on connection loss instead of reconnecting'
+complete -c pgsync-stream -l format -x -a 'native wal2json debezium' -d 'Record format'
+complete -c pgsync-stream -s s -l status-interval -x -d 'Longest time between status updates (seconds)'
+complete -c pgsync-stream -l spill-dir -x -a '(__fish_complete_directories)' -d 'Directory for large in-progress transactions'

@@ -31,6 +31,7 @@ struct ColumnInfo {
     bool key = false;                 // part of the replica identity (Relation flag 1)
     std::string type_name;            // format_type(oid, typmod), e.g. "character varying(10)"
     const pg::TypeInfo* type = nullptr; // the mapping's TypeInfo (ValueWriter::resolve)
+    std::string json_key;             // the name as a JSON string and ':', rendered once
 };
 
 struct RelationInfo {
@@ -39,6 +40,7 @@ struct RelationInfo {
     std::string name;
     char replica_identity = 'd';      // d default, n nothing, f full, i index
     std::vector<ColumnInfo> columns;
+    std::string json_names;           // "schema":…,"table":… rendered once
 };
 
 enum class ValueKind : char { Null = 'n', UnchangedToast = 'u', Text = 't' };

@@ -21,11 +21,31 @@ OutputSink OutputSink::to_file(const std::string& path) {
     if (fd < 0)
         throw Error("could not open output file \"" + path + "\": " + std::strerror(errno),
                     "Check that the directory exists and is writable.");
-    return OutputSink(fd, true, "file \"" + path + "\"");
+    return OutputSink(fd, true, "file \"" + path + "\"", path);
+}
+
+OutputSink OutputSink::append_to_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        throw Error("could not open output file \"" + path + "\": " + std::strerror(errno),
+                    "Check that the directory exists and is writable.");
+    return OutputSink(fd, true, "file \"" + path + "\"", path);
+}
+
+void OutputSink::reopen() {
+    std::lock_guard lock(m_mutex);
+    if (m_path.empty()) return;
+    int fd = ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        throw Error("could not reopen output file \"" + m_path + "\": " + std::strerror(errno));
+    ::fsync(m_fd);
+    ::close(m_fd);
+    m_fd = fd;
 }
 
 OutputSink::OutputSink(OutputSink&& other) noexcept
-    : m_fd(other.m_fd), m_owned(other.m_owned), m_name(std::move(other.m_name)) {
+    : m_fd(other.m_fd), m_owned(other.m_owned), m_name(std::move(other.m_name)),
+      m_path(std::move(other.m_path)) {
     other.m_fd = -1;
     other.m_owned = false;
 }

@@ -15,6 +15,8 @@ public:
     static OutputSink to_fd(int fd, std::string name = "standard output");
     // Creates or truncates a file; throws pgsync::Error naming it on failure.
     static OutputSink to_file(const std::string& path);
+    // Creates or appends to a file (a stream restarted after a crash never loses what it wrote).
+    static OutputSink append_to_file(const std::string& path);
 
     OutputSink(OutputSink&& other) noexcept;
     OutputSink& operator=(OutputSink&&) = delete;
@@ -24,6 +26,9 @@ public:
     void write(std::string_view data);
     // Makes what was written durable when the target is a regular file (fsync); no-op otherwise.
     void sync();
+    // Reopens a file sink at its path for appending (after log rotation, on SIGHUP); no-op for a
+    // descriptor sink. Throws pgsync::Error when the file cannot be opened.
+    void reopen();
 
     enum class WaitResult { ReaderClosed, TimedOut, Stopped };
     // For a pipe: waits until its reader closes it, timeout_seconds pass (<= 0: no limit), or
@@ -34,11 +39,13 @@ public:
     const std::string& name() const { return m_name; }
 
 private:
-    OutputSink(int fd, bool owned, std::string name) : m_fd(fd), m_owned(owned), m_name(std::move(name)) {}
+    OutputSink(int fd, bool owned, std::string name, std::string path = {})
+        : m_fd(fd), m_owned(owned), m_name(std::move(name)), m_path(std::move(path)) {}
 
     int m_fd = -1;
     bool m_owned = false;
     std::string m_name;
+    std::string m_path; // files only
     std::mutex m_mutex;
 };
 

@@ -127,3 +127,99 @@ ProcessResult run_shell(const std::string& command, const ProcessOptions& option
 }
 
 } // namespace pgsync::test
+
+namespace pgsync::test {
+
+LiveProcess::LiveProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+    int out_pipe[2], err_pipe[2];
+    if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) throw std::runtime_error("pipe failed");
+    m_pid = fork();
+    if (m_pid < 0) throw std::runtime_error("fork failed");
+    if (m_pid == 0) {
+        setpgid(0, 0);
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(out_pipe[1], 1);
+        dup2(err_pipe[1], 2);
+        for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
+        _exit(127);
+    }
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    m_out = out_pipe[0];
+    m_err = err_pipe[0];
+    fcntl(m_out, F_SETFL, O_NONBLOCK);
+    fcntl(m_err, F_SETFL, O_NONBLOCK);
+}
+
+LiveProcess::~LiveProcess() {
+    if (!m_exited && m_pid > 0) {
+        kill(-m_pid, SIGKILL);
+        waitpid(m_pid, nullptr, 0);
+    }
+    if (m_out >= 0) close(m_out);
+    if (m_err >= 0) close(m_err);
+}
+
+void LiveProcess::pump(int timeout_ms) {
+    pollfd fds[2] = {{m_out, POLLIN, 0}, {m_err, POLLIN, 0}};
+    if (poll(fds, 2, timeout_ms) <= 0) return;
+    char buf[65536];
+    if (fds[0].revents) {
+        ssize_t n = read(m_out, buf, sizeof buf);
+        if (n > 0) m_out_buffer.append(buf, size_t(n));
+        else if (n == 0) m_out_closed = true;
+    }
+    if (fds[1].revents) {
+        ssize_t n = read(m_err, buf, sizeof buf);
+        if (n > 0) m_err_buffer.append(buf, size_t(n));
+    }
+}
+
+std::optional<std::string> LiveProcess::read_line(double timeout_seconds) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
+    for (;;) {
+        size_t nl = m_out_buffer.find('\n');
+        if (nl != std::string::npos) {
+            std::string line = m_out_buffer.substr(0, nl);
+            m_out_buffer.erase(0, nl + 1);
+            return line;
+        }
+        if (m_out_closed) return std::nullopt;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) return std::nullopt;
+        pump(int(std::min<long long>(left, 100)));
+    }
+}
+
+void LiveProcess::signal(int sig) {
+    if (!m_exited) kill(m_pid, sig);
+}
+
+int LiveProcess::wait(double timeout_seconds) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
+    while (!m_exited) {
+        int status = 0;
+        pid_t r = waitpid(m_pid, &status, WNOHANG);
+        if (r == m_pid) {
+            m_exited = true;
+            m_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            break;
+        }
+        if (std::chrono::steady_clock::now() > deadline) kill(-m_pid, SIGKILL);
+        pump(50);
+    }
+    pump(0);
+    return m_status;
+}
+
+const std::string& LiveProcess::err() {
+    pump(0);
+    return m_err_buffer;
+}
+
+} // namespace pgsync::test

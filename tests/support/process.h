@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,5 +35,35 @@ std::string tool_path(const std::string& name);
 std::string harness_path();
 // A scratch directory inside the build tree (created on first use).
 std::string test_tmp_dir();
+
+} // namespace pgsync::test
+
+namespace pgsync::test {
+
+// A process the test talks to while it runs: its stdout read line by line, stderr collected.
+class LiveProcess {
+public:
+    LiveProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+    ~LiveProcess(); // kills it (SIGKILL) if still running
+    LiveProcess(const LiveProcess&) = delete;
+    LiveProcess& operator=(const LiveProcess&) = delete;
+
+    // The next line of stdout without its newline; nullopt at end of output or after timeout.
+    std::optional<std::string> read_line(double timeout_seconds);
+    void signal(int sig);
+    // Waits for exit (killing it after the timeout); returns the exit code, -1 if signalled.
+    int wait(double timeout_seconds);
+    const std::string& err(); // stderr so far
+    int pid() const { return m_pid; }
+
+private:
+    void pump(int timeout_ms);
+    int m_pid = -1;
+    int m_out = -1, m_err = -1;
+    std::string m_out_buffer, m_err_buffer;
+    bool m_out_closed = false;
+    int m_status = -1;
+    bool m_exited = false;
+};
 
 } // namespace pgsync::test

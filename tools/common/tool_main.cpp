@@ -12,11 +12,13 @@
 namespace pgsync::tool {
 
 volatile std::sig_atomic_t g_stop_requested = 0;
+volatile std::sig_atomic_t g_reopen_requested = 0;
 
 namespace {
 std::string g_program;
 
 void on_stop_signal(int) { g_stop_requested = 1; }
+void on_reopen_signal(int) { g_reopen_requested = 1; }
 
 // Thrown by parse() for CLI11 usage errors so run() can print them in our wording.
 struct UsageFailure {
@@ -32,6 +34,14 @@ void install_stop_signals() {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
     std::signal(SIGPIPE, SIG_IGN); // a closed stdout is an error we report, not a silent death
+}
+
+void install_reopen_signal() {
+    struct sigaction sa {};
+    sa.sa_handler = on_reopen_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, nullptr);
 }
 
 std::string version_line(const char* program) {

@@ -13,6 +13,9 @@ namespace pgsync::tool {
 // Set by SIGINT/SIGTERM (the handlers only set it); long-running loops poll it and stop cleanly.
 extern volatile std::sig_atomic_t g_stop_requested;
 void install_stop_signals();
+// Set by SIGHUP once install_reopen_signal() ran: reopen the output file (log rotation).
+extern volatile std::sig_atomic_t g_reopen_requested;
+void install_reopen_signal();
 
 // Flags every tool shares: -v/--verbose, -q/--quiet, --log-format, --version.
 struct CommonFlags {

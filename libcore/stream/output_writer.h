@@ -1,0 +1,62 @@
+// OutputWriter: a thread that writes queued chunks of whole lines to the sink, so a blocked stdout
+// never stalls the replication loop (S2). It reports, as a position, the end_lsn of the last commit
+// whose lines are written (and fsynced, for a file): nothing is ever reported before it is durable.
+#pragma once
+
+#include "util/lsn.h"
+#include "util/output_sink.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace pgsync::stream {
+
+class OutputWriter {
+public:
+    // fsync_file: sync a regular file after each batch before reporting positions durable.
+    OutputWriter(OutputSink& sink, size_t max_queued_bytes);
+    ~OutputWriter(); // stops the thread; what is still queued is dropped (not reported durable)
+
+    // Queues a chunk; commit_end is the end_lsn of the commit that ends it (invalid mid-transaction).
+    void push(std::string&& chunk, Lsn commit_end);
+    bool full() const { return m_queued_bytes.load() >= m_max_bytes; }
+    bool empty() const { return m_queued_bytes.load() == 0; }
+
+    // The end_lsn of the last commit written and synced.
+    Lsn durable() const { return Lsn(m_durable.load()); }
+    // Rethrows a write error from the thread (EPIPE when the consumer went away, ENOSPC, …).
+    void check() const;
+    // Waits until everything queued is written and synced, or the thread failed.
+    void drain();
+    // Asks the thread to reopen the sink's file before its next write (SIGHUP).
+    void request_reopen() { m_reopen = true; }
+
+private:
+    void run();
+
+    struct Chunk {
+        std::string data;
+        Lsn commit_end;
+    };
+
+    OutputSink& m_sink;
+    const size_t m_max_bytes;
+    std::atomic<size_t> m_queued_bytes{0};
+    std::atomic<uint64_t> m_durable{0};
+    std::atomic<bool> m_reopen{false};
+    mutable std::mutex m_mutex;
+    std::condition_variable m_wake;
+    std::condition_variable m_idle;
+    std::deque<Chunk> m_queue;
+    bool m_stop = false;
+    bool m_busy = false;
+    std::exception_ptr m_error;
+    std::thread m_thread;
+};
+
+} // namespace pgsync::stream

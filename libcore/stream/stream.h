@@ -1,0 +1,37 @@
+// pgsync-stream's job: read a pgoutput slot and write every committed transaction as NDJSON
+// records, confirming to the server only what the consumer acknowledged (or what is durable).
+#pragma once
+
+#include "util/lsn.h"
+#include "util/output_sink.h"
+
+#include <csignal>
+#include <string>
+#include <vector>
+
+namespace pgsync::stream {
+
+struct StreamOptions {
+    std::string conninfo;
+    std::string slot;
+    std::vector<std::string> publications;
+    std::string ack_file;            // empty: confirm what is written (stdout) or fsynced (file)
+    std::string format = "native";
+    Lsn start;                       // 0/0: the slot's confirmed position
+    Lsn endpos;                      // invalid: stream until stopped
+    bool no_loop = false;            // exit on connection loss instead of reconnecting
+    double status_interval_seconds = 10;
+    std::string spill_dir;           // large streamed transactions spill here
+    size_t memory_budget_bytes = 16u << 20;
+    size_t max_queued_bytes = 8u << 20; // output not yet written before reading pauses
+    const volatile std::sig_atomic_t* stop = nullptr;   // SIGINT/SIGTERM
+    const volatile std::sig_atomic_t* reopen = nullptr; // SIGHUP: reopen -o FILE
+};
+
+enum class StreamEnd { EndposReached, Stopped };
+
+// Runs until --endpos, a stop signal, or an error (pgsync::Error; exit code kExitSlotLost when
+// the slot is invalidated).
+StreamEnd run_stream(const StreamOptions& options, OutputSink& out);
+
+} // namespace pgsync::stream
