@@ -102,10 +102,14 @@ public:
         : m_numbers_as_strings(values.options().numbers_as_strings) {}
 
     // wal2json's "B" object carries "nextlsn", the commit's end LSN, which pgoutput only sends in
-    // Commit: a transaction's lines are held here and written out, "B" first, by commit().
-    void begin(std::string&, const TxnInfo&) override {
+    // Commit: a transaction's lines are held here and written out, "B" first, by commit(). A
+    // streamed transaction is replayed after its commit, with end_lsn known: nothing is held then,
+    // so memory stays bounded for the large transactions the server streams.
+    void begin(std::string& out, const TxnInfo& txn) override {
         m_pending.clear();
-        m_in_txn = true;
+        m_in_txn = !txn.end_lsn.is_valid();
+        if (!m_in_txn) append_boundary(out, "{\"action\":\"B\"", txn);
+        m_began_direct = !m_in_txn;
     }
 
     void row(std::string& out, const TxnInfo& txn, const RowChange& change) override {
@@ -184,8 +188,11 @@ public:
     void relation(std::string&, const TxnInfo&, const RelationInfo&) override {}
 
     void commit(std::string& out, const TxnInfo& txn) override {
-        append_boundary(out, "{\"action\":\"B\"", txn);
-        out += m_pending;
+        if (!m_began_direct) {
+            append_boundary(out, "{\"action\":\"B\"", txn);
+            out += m_pending;
+        }
+        m_began_direct = false;
         append_boundary(out, "{\"action\":\"C\"", txn);
         m_in_txn = false;
         if (m_pending.capacity() > kKeepPendingBytes)
@@ -195,6 +202,8 @@ public:
     }
 
 private:
+    bool m_began_direct = false; // B already written (end_lsn was known at begin)
+
     std::string& target(std::string& out) { return m_in_txn ? m_pending : out; }
 
     static bool has_key(const RelationInfo& rel) {

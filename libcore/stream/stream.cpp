@@ -87,6 +87,9 @@ private:
     // One connection: checks, START_REPLICATION, the loop.
     SessionEnd session() {
         pg::Connection sql = pg::Connection::open({m_options.conninfo, false, "pgsync-stream", {}});
+        if (!m_formatter)
+            m_formatter = record::make_formatter(m_options.format, m_values,
+                                                 {"pgsync", PQdb(sql.raw()), m_options.slot});
         SlotState state = wait_for_free_slot(sql);
         pg::Connection repl = pg::Connection::open({m_options.conninfo, true, "pgsync-stream", {}});
         pg::SystemIdentity system = pg::identify_system(repl);
@@ -418,8 +421,7 @@ private:
     pg::TypeCatalog m_catalog;
     record::ValueWriter m_values;
     decode::RelationCache m_relations;
-    std::unique_ptr<record::Formatter> m_formatter =
-        record::make_formatter(m_options.format, m_values, {"pgsync", "", m_options.slot});
+    std::unique_ptr<record::Formatter> m_formatter; // made at the first connection (needs its database)
     OutputWriter m_writer;
     decode::TxnBuffer m_buffer;
     ack::AckTracker m_tracker;
