@@ -7,7 +7,7 @@
 using namespace pgsync::test;
 
 namespace {
-const char* kTools[] = {"pgsync-init", "pgsync-snapshot"};
+const char* kTools[] = {"pgsync-init", "pgsync-snapshot", "pgsync-stream"};
 }
 
 TEST_CASE("every tool's --help prints usage on stdout and exits 0", "[tool]") {
@@ -35,7 +35,8 @@ TEST_CASE("an unknown flag exits 2 with one error line and a Try line", "[tool]"
         INFO(tool);
         // Required options are given so that the unknown flag is the only problem.
         std::vector<std::string> args = {tool_path(tool), "--no-such-flag"};
-        if (std::string(tool) == "pgsync-init") args.insert(args.begin() + 1, {"-S", "s"});
+        if (std::string(tool) != "pgsync-snapshot") args.insert(args.begin() + 1, {"-S", "s"});
+        if (std::string(tool) == "pgsync-stream") args.insert(args.begin() + 1, {"-P", "p"});
         auto r = run_process(args);
         CHECK(r.exit_code == 2);
         CHECK(r.err.find(std::string(tool) + ": error: ") == 0);
@@ -84,6 +85,7 @@ TEST_CASE("a malformed connection string exits 2 and names the problem", "[tool]
         INFO(tool);
         std::vector<std::string> args = {tool_path(tool), "-d", "host='unterminated"};
         if (std::string(tool) == "pgsync-init") args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
+        else if (std::string(tool) == "pgsync-stream") args.insert(args.end(), {"-S", "s", "-P", "p", "--no-loop"});
         else args.insert(args.end(), {"-t", "x", "--no-init-line"});
         auto r = run_process(args);
         CHECK(r.exit_code == 2);
@@ -98,6 +100,7 @@ TEST_CASE("an unreachable server exits 1 with a connection hint", "[tool]") {
         std::vector<std::string> args = {tool_path(tool), "-d",
                                          "host=/nonexistent-socket-dir port=1 dbname=x"};
         if (std::string(tool) == "pgsync-init") args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
+        else if (std::string(tool) == "pgsync-stream") args.insert(args.end(), {"-S", "s", "-P", "p", "--no-loop"});
         else args.insert(args.end(), {"-t", "x", "--no-init-line"});
         auto r = run_process(args);
         CHECK(r.exit_code == 1);
@@ -125,4 +128,31 @@ TEST_CASE("pgsync-snapshot rejects a pipe that does not carry a pgsync-init line
     r = run_process({tool_path("pgsync-snapshot"), "-d", "host=/nonexistent", "-t", "x"}, bad_lsn);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("is not an LSN") != std::string::npos);
+}
+
+TEST_CASE("pgsync-stream rejects bad LSNs, formats and missing options with exit 2", "[tool][stream]") {
+    const std::string tool = tool_path("pgsync-stream");
+    auto r = run_process({tool, "-S", "s", "-P", "p", "--endpos", "12"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("invalid --endpos \"12\"") != std::string::npos);
+    CHECK(r.err.find("hint: Give an LSN as PostgreSQL prints it") != std::string::npos);
+    r = run_process({tool, "-S", "s", "-P", "p", "--start", "0/XYZ"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("invalid --start \"0/XYZ\"") != std::string::npos);
+    r = run_process({tool, "-S", "s", "-P", "p", "--format", "avro"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--format") != std::string::npos);
+    r = run_process({tool, "-S", "s"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--publication is required") != std::string::npos);
+    r = run_process({tool, "-S", "s", "-P", "p", "-s", "0"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--status-interval") != std::string::npos);
+}
+
+TEST_CASE("pgsync-stream's ack file must be a regular file or a FIFO", "[tool][stream]") {
+    auto r = run_process({tool_path("pgsync-stream"), "-d", "host=/nonexistent", "-S", "s", "-P", "p",
+                          "--ack-file", "/", "--no-loop"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("\"/\"") != std::string::npos);
 }
