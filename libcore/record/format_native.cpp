@@ -4,6 +4,8 @@
 #include "record/formatter.h"
 #include "record/json_text.h"
 
+#include <charconv>
+
 namespace pgsync::record {
 namespace {
 
@@ -163,9 +165,10 @@ private:
 
     static void append_position(std::string& out, Lsn lsn, uint32_t seq) {
         out += ",\"lsn\":\"";
-        out += lsn.str();
+        lsn.append_to(out);
         out += "\",\"seq\":";
-        out += std::to_string(seq);
+        char buf[12];
+        out.append(buf, size_t(std::to_chars(buf, buf + sizeof buf, seq).ptr - buf));
     }
 
     void append_column(std::string& out, const ColumnInfo& column, const Value& v, bool& first) {

@@ -2,6 +2,8 @@
 // last commit position it covered.
 #include "stream/output_writer.h"
 
+#include <chrono>
+
 namespace pgsync::stream {
 
 OutputWriter::OutputWriter(OutputSink& sink, size_t max_queued_bytes)
@@ -27,6 +29,14 @@ void OutputWriter::push(std::string&& chunk, Lsn commit_end) {
     m_wake.notify_one();
 }
 
+std::string OutputWriter::take_buffer() {
+    std::lock_guard lock(m_mutex);
+    if (m_spare.empty()) return {};
+    std::string buffer = std::move(m_spare.back());
+    m_spare.pop_back();
+    return buffer;
+}
+
 void OutputWriter::check() const {
     std::lock_guard lock(m_mutex);
     if (m_error) std::rethrow_exception(m_error);
@@ -39,29 +49,53 @@ void OutputWriter::drain() {
 }
 
 void OutputWriter::run() {
+    using Clock = std::chrono::steady_clock;
     std::deque<Chunk> batch;
+    Lsn unsynced;                 // the last commit written but not yet synced
+    Clock::time_point last_sync{};
     for (;;) {
+        bool queue_empty;
         {
             std::unique_lock lock(m_mutex);
             m_busy = false;
             m_idle.notify_all();
-            m_wake.wait(lock, [&] { return m_stop || !m_queue.empty(); });
+            // With written but unsynced commits, wake up to sync them even if nothing new comes.
+            auto ready = [&] { return m_stop || !m_queue.empty(); };
+            if (unsynced.is_valid()) m_wake.wait_for(lock, std::chrono::milliseconds(100), ready);
+            else m_wake.wait(lock, ready);
             if (m_stop) return;
             batch.swap(m_queue);
             m_busy = true;
+            queue_empty = batch.empty();
         }
         try {
             if (m_reopen.exchange(false)) m_sink.reopen();
-            Lsn last;
             size_t bytes = 0;
             for (auto& chunk : batch) {
                 m_sink.write(chunk.data);
                 bytes += chunk.data.size();
-                if (chunk.commit_end.is_valid()) last = chunk.commit_end;
+                if (chunk.commit_end.is_valid()) unsynced = chunk.commit_end;
             }
-            m_sink.sync(); // no-op unless the sink is a regular file
             m_queued_bytes -= bytes;
-            if (last.is_valid()) m_durable = last.value();
+            {
+                std::lock_guard lock(m_mutex);
+                queue_empty = m_queue.empty();
+            }
+            // fsync (a no-op unless the sink is a file) only for commits, like pg_recvlogical: at
+            // most every 100 ms while output keeps coming, and always once the queue drains.
+            const auto now = Clock::now();
+            if (unsynced.is_valid() && (queue_empty || now - last_sync >= std::chrono::milliseconds(100))) {
+                m_sink.sync();
+                m_durable = unsynced.value();
+                unsynced = Lsn();
+                last_sync = now;
+            }
+            std::lock_guard lock(m_mutex);
+            for (auto& chunk : batch) {
+                if (m_spare.size() >= 8 || chunk.data.capacity() > (1u << 20)) break;
+                chunk.data.clear();
+                m_spare.push_back(std::move(chunk.data));
+            }
             batch.clear();
         } catch (...) {
             std::lock_guard lock(m_mutex);

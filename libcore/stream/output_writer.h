@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace pgsync::stream {
 
@@ -25,6 +26,8 @@ public:
     // Queues a chunk; commit_end is the end_lsn of the commit that ends it (invalid mid-transaction).
     void push(std::string&& chunk, Lsn commit_end);
     bool full() const { return m_queued_bytes.load() >= m_max_bytes; }
+    // An empty buffer to fill with the next chunk: one the thread has written, if any.
+    std::string take_buffer();
     bool empty() const { return m_queued_bytes.load() == 0; }
 
     // The end_lsn of the last commit written and synced.
@@ -53,6 +56,7 @@ private:
     std::condition_variable m_wake;
     std::condition_variable m_idle;
     std::deque<Chunk> m_queue;
+    std::vector<std::string> m_spare; // written buffers kept for reuse (a few, not too large)
     bool m_stop = false;
     bool m_busy = false;
     std::exception_ptr m_error;

@@ -17,6 +17,7 @@
 #include "util/log.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <deque>
@@ -127,6 +128,7 @@ private:
         if (!timeout.empty() && std::stoll(timeout) > 0)
             m_status_interval = std::min(m_status_interval, std::chrono::milliseconds(std::stoll(timeout) / 3));
         m_buffer.clear();
+        m_low_water = 1; // a new socket
         m_in_txn = false;
         m_in_stream = false;
         m_output.clear();
@@ -188,14 +190,28 @@ private:
             if (idle()) m_tracker.set_idle_position(m_wal_end);
             maybe_send_status(stream, ack_mode, reply);
 
-            if (handled > 0 && !m_writer.full()) continue; // more may be buffered in libpq
+            if (handled > 0 && !m_writer.full()) {
+                m_handled_since_poll += handled;
+                continue; // more may be buffered in libpq
+            }
+            // While a backlog flows, wake only for 16 kB or after 2 ms: waking for every small
+            // packet costs the walsender, the real bottleneck, more than it costs us. Idle, wake
+            // for any byte, so a single commit still arrives at once.
+            const bool busy = m_handled_since_poll >= 64;
+            m_handled_since_poll = 0;
+            set_receive_low_water(stream.socket(), busy ? 16384 : 1);
             pollfd fds[2] = {{stream.socket(), POLLIN, 0}, {-1, POLLIN, 0}};
             nfds_t n = 1;
             if (m_ack_file && m_ack_file->poll_fd() >= 0) fds[n++] = {m_ack_file->poll_fd(), POLLIN, 0};
             if (m_writer.full()) fds[0].fd = -1; // backpressure: let TCP hold the rest
-            ::poll(fds, n, 100);
+            ::poll(fds, n, busy ? 2 : 100);
             if (fds[0].fd >= 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP))) stream.consume_input();
         }
+    }
+
+    void set_receive_low_water(int socket, int bytes) {
+        if (bytes == m_low_water) return;
+        if (::setsockopt(socket, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes) == 0) m_low_water = bytes;
     }
 
     bool idle() const {
@@ -270,9 +286,8 @@ private:
 
     void push_output(Lsn commit_end) {
         if (m_output.empty() && !commit_end.is_valid()) return;
-        std::string chunk;
+        std::string chunk = m_writer.take_buffer(); // recycled: no allocation per transaction
         chunk.swap(m_output);
-        m_output.reserve(kChunkBytes + 4096);
         m_writer.push(std::move(chunk), commit_end);
         if (commit_end.is_valid()) {
             m_pushed_commits.push_back(commit_end);
@@ -443,6 +458,8 @@ private:
     bool m_in_stream = false;
     uint32_t m_stream_xid = 0;
     uint32_t m_seq = 0;
+    size_t m_handled_since_poll = 0;
+    int m_low_water = 1; // the socket's SO_RCVLOWAT
     std::vector<record::Value> m_new, m_old;
 };
 

@@ -19,6 +19,19 @@ std::optional<Lsn> Lsn::parse(std::string_view text) {
     return Lsn((uint64_t(hi) << 32) | lo);
 }
 
+void Lsn::append_to(std::string& out) const {
+    char buf[20];
+    auto put = [&](char* at, uint32_t v) {
+        return std::to_chars(at, buf + sizeof buf, v, 16).ptr;
+    };
+    char* p = put(buf, uint32_t(m_value >> 32));
+    *p++ = '/';
+    p = put(p, uint32_t(m_value & 0xffffffffu));
+    for (char* c = buf; c < p; ++c)
+        if (*c >= 'a' && *c <= 'f') *c = char(*c - 'a' + 'A');
+    out.append(buf, size_t(p - buf));
+}
+
 std::string Lsn::str() const {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%X/%X", unsigned(m_value >> 32), unsigned(m_value & 0xffffffffu));

@@ -20,6 +20,8 @@ public:
     constexpr uint64_t value() const { return m_value; }
     constexpr bool is_valid() const { return m_value != 0; }
     std::string str() const;
+    // Appends the "X/X" text to out without allocating (hot paths: one per record).
+    void append_to(std::string& out) const;
 
     constexpr auto operator<=>(const Lsn&) const = default;
 

@@ -134,9 +134,11 @@ TEST_CASE("wal2json: an insert of many types matches wal2json byte for byte",
                                  text("\xc3\xa9\xe2\x98\x83\x01")};
     TxnInfo t = txn(129684, "0/53D16968", "0/53D16998", kTime1);
     std::string out;
-    f.formatter->begin(out, t);
-    f.formatter->relation(out, t, t1);
-    f.formatter->row(out, t, row(RowOp::Insert, t1, "0/53D167A0", values));
+    TxnInfo at_begin = t; // an ordinary transaction: its end_lsn comes only with the commit
+    at_begin.end_lsn = pgsync::Lsn();
+    f.formatter->begin(out, at_begin);
+    f.formatter->relation(out, at_begin, t1);
+    f.formatter->row(out, at_begin, row(RowOp::Insert, t1, "0/53D167A0", values));
     CHECK(out.empty()); // held until the commit supplies "nextlsn"
     f.formatter->commit(out, t);
     CHECK(out ==
@@ -346,9 +348,11 @@ TEST_CASE("wal2json: messages, transactional inside B/C and non-transactional at
     std::vector<Value> new_values = {text("2"), text("q")};
 
     std::string out;
-    f.formatter->begin(out, tx);
-    f.formatter->message(out, &tx, in_txn);
-    f.formatter->row(out, tx, row(RowOp::Insert, t4, "0/53D18688", new_values));
+    TxnInfo at_begin = tx;
+    at_begin.end_lsn = pgsync::Lsn();
+    f.formatter->begin(out, at_begin);
+    f.formatter->message(out, &at_begin, in_txn);
+    f.formatter->row(out, at_begin, row(RowOp::Insert, t4, "0/53D18688", new_values));
     CHECK(out.empty());
     f.formatter->commit(out, tx);
     f.formatter->message(out, nullptr, outside);
@@ -396,4 +400,23 @@ TEST_CASE("wal2json: each transaction's lines are written once, at its own commi
                  "{\"name\":\"id\",\"type\":\"bigint\",\"value\":2}]}\n"
                  "{\"action\":\"C\",\"xid\":11,\"timestamp\":\"1999-12-31 23:59:59.999999+00\","
                  "\"lsn\":\"1/C0\",\"nextlsn\":\"1/D0\"}\n");
+}
+
+TEST_CASE("wal2json: a streamed transaction (end_lsn known at begin) is written at once, same lines",
+          "[wal2json]") {
+    Fixture held, direct;
+    RelationInfo t = relation("public", "t5", 'd', {{"x", 23, "integer"}});
+    TxnInfo tx = txn(700, "0/100", "0/130", kTime1);
+    TxnInfo ordinary = tx;
+    ordinary.end_lsn = pgsync::Lsn();
+    std::vector<Value> values = {text("1")};
+    std::string a, b;
+    held.formatter->begin(a, ordinary);
+    held.formatter->row(a, ordinary, row(RowOp::Insert, t, "0/110", values));
+    held.formatter->commit(a, tx);
+    direct.formatter->begin(b, tx);
+    CHECK(b.find("\"action\":\"B\"") != std::string::npos); // nothing held
+    direct.formatter->row(b, tx, row(RowOp::Insert, t, "0/110", values));
+    direct.formatter->commit(b, tx);
+    CHECK(a == b);
 }

@@ -24,3 +24,11 @@ TEST_CASE("Lsn orders numerically, not as text", "[lsn]") {
     CHECK(*Lsn::parse("0/A") > *Lsn::parse("0/9"));
     CHECK(*Lsn::parse("1/0") > *Lsn::parse("0/FFFFFFFF"));
 }
+
+TEST_CASE("Lsn::append_to writes the same text as str() without allocating a string", "[lsn]") {
+    for (uint64_t v : {0ull, 1ull, 0xABCDEFull, 0x16B374D848ull, 0xFFFFFFFFFFFFFFFFull, 0x100000000ull}) {
+        std::string out = "x";
+        pgsync::Lsn(v).append_to(out);
+        CHECK(out == "x" + pgsync::Lsn(v).str());
+    }
+}
