@@ -40,3 +40,28 @@ std::string shell_quote(const std::string& s) {
 }
 
 } // namespace pgsync::test
+
+#include "process.h"
+
+namespace pgsync::test {
+
+PrivateCluster::PrivateCluster(const std::string& extra_conf)
+    : m_dir(test_tmp_dir() + "/" + unique_name("cluster")) {
+    ProcessOptions options;
+    if (!extra_conf.empty()) options.env["PG_CLUSTER_EXTRA_CONF"] = extra_conf;
+    options.timeout_seconds = 120;
+    auto started = run_process({harness_path(), "start", m_dir}, options);
+    auto at = started.out.find("PGPORT=");
+    if (started.exit_code != 0 || at == std::string::npos)
+        throw std::runtime_error("could not start a private cluster: " + started.err);
+    const std::string port = started.out.substr(at + 7, started.out.find('\n', at) - at - 7);
+    m_dsn = "host=127.0.0.1 port=" + port + " user=postgres dbname=postgres";
+}
+
+PrivateCluster::~PrivateCluster() { run_process({harness_path(), "stop", m_dir}); }
+
+pg::Connection PrivateCluster::connect() const {
+    return pg::Connection::open({m_dsn, false, "pgsync-tests", {}});
+}
+
+} // namespace pgsync::test

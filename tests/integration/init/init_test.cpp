@@ -231,24 +231,9 @@ TEST_CASE("T17: hostile schema and table names are quoted everywhere", "[init]")
 
 TEST_CASE("wal_level, free slots and free WAL senders are checked and all reported at once", "[init]") {
     // This needs a server configured differently from the suite's: start a small one of our own.
-    const std::string harness = harness_path();
-    const std::string dir = test_tmp_dir() + "/" + unique_name("replica_cluster");
-    ProcessOptions conf;
-    conf.env["PG_CLUSTER_EXTRA_CONF"] =
-        "wal_level = replica\nmax_replication_slots = 0\nmax_wal_senders = 0";
-    conf.timeout_seconds = 120;
-    auto started = run_process({harness, "start", dir}, conf);
-    REQUIRE(started.exit_code == 0);
-    auto port_at = started.out.find("PGPORT=");
-    REQUIRE(port_at != std::string::npos);
-    const std::string port = started.out.substr(port_at + 7, started.out.find('\n', port_at) - port_at - 7);
-    const std::string dsn = "host=127.0.0.1 port=" + port + " user=postgres dbname=postgres";
-    {
-        pg::Connection other = pg::Connection::open({dsn, false, "t", {}});
-        other.exec("CREATE TABLE t (id int PRIMARY KEY)");
-    }
-    auto r = init({"-S", "s", "-P", "p", "-t", "t"}, dsn);
-    run_process({harness, "stop", dir});
+    PrivateCluster cluster("wal_level = replica\nmax_replication_slots = 0\nmax_wal_senders = 0");
+    cluster.connect().exec("CREATE TABLE t (id int PRIMARY KEY)");
+    auto r = init({"-S", "s", "-P", "p", "-t", "t"}, cluster.dsn());
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("wal_level is \"replica\", but logical decoding needs \"logical\"") != std::string::npos);
     CHECK(r.err.find("ALTER SYSTEM SET wal_level = logical") != std::string::npos);

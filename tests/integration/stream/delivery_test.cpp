@@ -83,16 +83,9 @@ TEST_CASE("snapshot then stream to --endpos, applied by key, equals the table un
 TEST_CASE("chaos: kill -9 of stream, consumer or PostgreSQL loses no committed transaction",
           "[stream][delivery][chaos]") {
     // PostgreSQL is restarted with -m immediate here, so this test has a cluster of its own.
-    const std::string dir = test_tmp_dir() + "/" + unique_name("chaos_cluster");
-    ProcessOptions conf;
-    conf.timeout_seconds = 120;
-    auto started = run_process({harness_path(), "start", dir}, conf);
-    REQUIRE(started.exit_code == 0);
-    auto at = started.out.find("PGPORT=");
-    const std::string port = started.out.substr(at + 7, started.out.find('\n', at) - at - 7);
-    const std::string dsn = "host=127.0.0.1 port=" + port + " user=postgres dbname=postgres";
-    const std::string pgdata = dir + "/data";
-    auto open_db = [&] { return pg::Connection::open({dsn, false, "chaos", {}}); };
+    PrivateCluster cluster;
+    const std::string dsn = cluster.dsn(), dir = cluster.dir(), pgdata = cluster.data_dir();
+    auto open_db = [&] { return cluster.connect(); };
     {
         auto db = open_db();
         db.exec("CREATE TABLE chaos (id bigint PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE chaos");
@@ -177,5 +170,4 @@ TEST_CASE("chaos: kill -9 of stream, consumer or PostgreSQL loses no committed t
     INFO("kills: stream " << kills[0] << ", consumer " << kills[1] << ", postgres " << kills[2]);
     CHECK(committed.size() > 100);
     CHECK(delivered == committed);
-    run_process({harness_path(), "stop", dir});
 }

@@ -158,17 +158,9 @@ TEST_CASE("S6: a slot held by another client gives a clear error naming its PID"
 
 TEST_CASE("S5: an invalidated slot exits 3 and says to recreate it and snapshot again", "[stream]") {
     // Invalidation needs max_slot_wal_keep_size, a server-wide setting: use a cluster of our own.
-    const std::string dir = test_tmp_dir() + "/" + unique_name("lost_cluster");
-    ProcessOptions conf;
-    conf.env["PG_CLUSTER_EXTRA_CONF"] = "max_slot_wal_keep_size = 1MB\nmax_wal_size = 32MB\nmin_wal_size = 32MB";
-    conf.timeout_seconds = 120;
-    auto started = run_process({harness_path(), "start", dir}, conf);
-    REQUIRE(started.exit_code == 0);
-    auto at = started.out.find("PGPORT=");
-    const std::string port = started.out.substr(at + 7, started.out.find('\n', at) - at - 7);
-    const std::string dsn = "host=127.0.0.1 port=" + port + " user=postgres dbname=postgres";
+    PrivateCluster cluster("max_slot_wal_keep_size = 1MB\nmax_wal_size = 32MB\nmin_wal_size = 32MB");
     {
-        auto other = pg::Connection::open({dsn, false, "t", {}});
+        auto other = cluster.connect();
         other.exec("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t");
         other.exec("SELECT pg_create_logical_replication_slot('s', 'pgoutput')");
         for (int i = 0; i < 4; ++i) {
@@ -178,8 +170,7 @@ TEST_CASE("S5: an invalidated slot exits 3 and says to recreate it and snapshot 
         }
         CHECK(other.query_value("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 's'") == "lost");
     }
-    auto r = run_process({tool_path("pgsync-stream"), "-d", dsn, "-S", "s", "-P", "p", "--no-loop"});
-    run_process({harness_path(), "stop", dir});
+    auto r = run_process({tool_path("pgsync-stream"), "-d", cluster.dsn(), "-S", "s", "-P", "p", "--no-loop"});
     CHECK(r.exit_code == 3);
     CHECK(r.err.find("replication slot \"s\" can no longer stream") != std::string::npos);
     CHECK(r.err.find("take a new snapshot") != std::string::npos);
