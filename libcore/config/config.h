@@ -1,0 +1,94 @@
+// The configuration every tool reads (pgsync.yaml, see pgsync.yaml(5)): the model after loading,
+// with the position of every value so diagnostics can say FILE:LINE:COLUMN.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgsync::config {
+
+// Where a value came from: a file position (1-based), or a default / the environment / a flag.
+struct Origin {
+    std::string file;
+    int line = 0;   // 0: not from a file
+    int column = 0;
+};
+
+template <typename T>
+struct Value {
+    T value{};
+    bool set = false; // given in the file (else the default applies)
+    Origin origin;
+};
+
+struct Condition {             // one [column, operator] pair of a live query
+    Value<std::string> column;
+    Value<std::string> op;     // = < <= > >=
+};
+
+struct LiveQuery {
+    std::vector<Condition> conditions;
+    Origin origin;
+};
+
+struct Channel {
+    Value<std::string> name;
+    std::vector<Value<std::string>> operations; // insert, update, delete, truncate
+    Origin origin;
+};
+
+struct Table {
+    Value<std::string> name;                   // schema.table (or table: public)
+    std::optional<std::vector<Value<std::string>>> columns;
+    std::vector<LiveQuery> live_queries;
+    std::vector<Channel> channels;
+    Origin origin;
+};
+
+struct Source {
+    Value<std::string> dsn;
+    Value<std::string> dsn_env;                // the variable holding the DSN (a secret)
+    Value<std::string> slot;
+    Value<std::string> publication;
+};
+
+struct Stream {
+    Value<std::string> format{"native"};
+    Value<std::string> ack_file;
+    Value<double> status_interval{10};
+    Value<std::string> spill_dir;
+};
+
+struct Snapshot {
+    Value<int> jobs{1};
+    Value<bool> numbers_as_strings{false};
+};
+
+struct ServeAuth {
+    Value<std::string> jwt_secret_env;
+    Value<std::string> api_key_env;
+    Value<bool> insecure{false};
+};
+
+struct Serve {
+    Value<std::string> listen{"127.0.0.1:8080"};
+    Value<std::string> storage_dir{"./pgsync-data"};
+    ServeAuth auth;
+};
+
+struct Config {
+    std::string file;
+    Source source;
+    std::vector<Table> tables;
+    Stream stream;
+    Snapshot snapshot;
+    Serve serve;
+
+    // The connection string to use: source.dsn, else the variable named by source.dsn_env (empty
+    // when neither is set: libpq's PG* variables apply). Throws a usage Error when dsn_env names
+    // a variable that is not set.
+    std::string resolved_dsn() const;
+};
+
+} // namespace pgsync::config
