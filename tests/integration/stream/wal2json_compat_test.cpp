@@ -42,7 +42,7 @@ std::vector<std::string> ours(const std::vector<std::string>& lines, const std::
 
 } // namespace
 
-TEST_CASE("--format wal2json writes what wal2json writes for the same changes",
+TEST_CASE("stream --format wal2json writes what wal2json writes for the same changes",
           "[stream][wal2json]") {
     auto db = connect_test_db();
     const std::string all = unique_name("w2j_all");
