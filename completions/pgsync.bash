@@ -3,10 +3,20 @@
 #
 #   source completions/pgsync.bash     # or install it where bash-completion finds it
 
-# The options each tool accepts, for completing option names.
+# The options each tool accepts, for completing option names; for pgsync-config, $2 is the
+# command (validate, doctor, show, init), empty before it.
 _pgsync_options() {
-    local common='-d --dbname -v --verbose -q --quiet --log-format -V --version -h --help'
+    local logging='-v --verbose -q --quiet --log-format -V --version -h --help'
+    local common="-d --dbname --config $logging"
     case $1 in
+        pgsync-config)
+            case $2 in
+                validate) echo "$logging --format --check-db -d --dbname" ;;
+                doctor) echo "$logging --format -d --dbname" ;;
+                show) echo "$logging --no-mask" ;;
+                init) echo "$logging --force" ;;
+                *) echo "$logging" ;;
+            esac ;;
         pgsync-init)
             echo "$common -S --slot -P --publication -t --table --all-tables --hold" \
                  "--hold-timeout --if-not-exists --drop --create-timeout" ;;
@@ -19,14 +29,19 @@ _pgsync_options() {
     esac
 }
 
-# What the argument of an option completes to: "values: ..." (a fixed list), "file",
-# "directory", "none" (free text such as a connection string or a name), or nothing when the
-# option takes none.
+# What the argument of option $1 of tool $2 completes to: "values: ..." (a fixed list),
+# "file", "directory", "none" (free text such as a connection string or a name), or nothing
+# when the option takes none.
 _pgsync_argument() {
     case $1 in
         --log-format) echo "values: text json" ;;
-        --format) echo "values: native wal2json debezium" ;;
-        -o | --output | --ack-file) echo file ;;
+        --format)
+            if [[ $2 == pgsync-config ]]; then
+                echo "values: text json"
+            else
+                echo "values: native wal2json debezium"
+            fi ;;
+        -o | --output | --ack-file | --config) echo file ;;
         --spill-dir) echo directory ;;
         -d | --dbname | -S | --slot | -P | --publication | -t | --table | -j | --jobs | \
             --hold-timeout | --create-timeout | --start | -E | --endpos | -s | \
@@ -47,13 +62,13 @@ _pgsync_complete() {
         option=${COMP_WORDS[COMP_CWORD - 2]}
     elif [[ $cur == --*=* ]]; then
         option=${cur%%=*} prefix=${cur%%=*}= cur=${cur#*=}
-    elif [[ -n $(_pgsync_argument "$prev") ]]; then
+    elif [[ -n $(_pgsync_argument "$prev" "$tool") ]]; then
         option=$prev
     fi
 
     if [[ -n $option ]]; then
         local kind
-        kind=$(_pgsync_argument "$option")
+        kind=$(_pgsync_argument "$option" "$tool")
         case $kind in
             values:*)
                 local value
@@ -73,14 +88,61 @@ _pgsync_complete() {
         return 0
     fi
 
-    # The tools take no operands, so any other word is an option name.
     local word
+    if [[ $tool == pgsync-config ]]; then
+        local command
+        command=$(_pgsync_config_command)
+        if [[ $cur == -* ]]; then
+            while IFS= read -r word; do
+                COMPREPLY+=("$word")
+            done < <(compgen -W "$(_pgsync_options "$tool" "$command")" -- "$cur")
+        elif [[ -z $command ]]; then
+            while IFS= read -r word; do
+                COMPREPLY+=("$word")
+            done < <(compgen -W 'validate doctor show init' -- "$cur")
+        else
+            _pgsync_config_files "$cur"
+        fi
+        return 0
+    fi
+
+    # The other tools take no operands, so any other word is an option name.
     while IFS= read -r word; do
         COMPREPLY+=("$word")
     done < <(compgen -W "$(_pgsync_options "$tool")" -- "$cur")
     return 0
 }
 
+# pgsync-config's command: the first word before the cursor that is neither an option nor an
+# option's argument; empty when there is none yet.
+_pgsync_config_command() {
+    local i word
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        [[ $word == = || ${COMP_WORDS[i - 1]} == = || $word == -* ]] && continue
+        ((i > 1)) && [[ -n $(_pgsync_argument "${COMP_WORDS[i - 1]}" pgsync-config) ]] && continue
+        echo "$word"
+        return
+    done
+}
+
+# Configuration files for pgsync-config's operands: *.yaml, *.yml and *.json, and directories
+# to descend into.
+_pgsync_config_files() {
+    compopt -o filenames 2>/dev/null
+    local file
+    while IFS= read -r file; do
+        if [[ -d $file ]]; then
+            COMPREPLY+=("$file")
+        else
+            case $file in
+                *.yaml | *.yml | *.json) COMPREPLY+=("$file") ;;
+            esac
+        fi
+    done < <(compgen -f -- "$1")
+}
+
+complete -F _pgsync_complete pgsync-config
 complete -F _pgsync_complete pgsync-init
 complete -F _pgsync_complete pgsync-snapshot
 complete -F _pgsync_complete pgsync-stream

@@ -1,6 +1,6 @@
 # Fish completion for every pgsync-* tool: option names, fixed option values, and file names for
-# FILE options. Fish loads completions by command name: install this file as pgsync-init.fish,
-# pgsync-snapshot.fish and pgsync-stream.fish (or source it from config.fish).
+# FILE options. Fish loads completions by command name: install this file as pgsync-config.fish,
+# pgsync-init.fish, pgsync-snapshot.fish and pgsync-stream.fish (or source it from config.fish).
 
 # Options every tool shares. The tools take no operands: never offer file names unless an
 # option asks for one.
@@ -12,6 +12,33 @@ complete $tools -s q -l quiet -d 'Print only errors on stderr'
 complete $tools -l log-format -x -a 'text json' -d 'Format of diagnostics on stderr'
 complete $tools -s V -l version -d 'Print the version and exit'
 complete $tools -s h -l help -d 'Show help and exit'
+complete $tools -l config -r -F -d 'Read options not given on the command line from this pgsync.yaml'
+
+# pgsync-config: a command first, then configuration files (*.yaml, *.yml, *.json), and
+# directories to descend into; other files are not offered.
+function __pgsync_config_files
+    for file in (complete -C "__fish_command_without_completions "(commandline -ct))
+        string match -qr '(/|\.yaml|\.yml|\.json)$' -- (string split -f1 \t -- $file)
+        and echo $file
+    end
+end
+set -l commands validate doctor show init
+complete -c pgsync-config -f
+complete -c pgsync-config -s v -l verbose -d 'Print more diagnostics on stderr'
+complete -c pgsync-config -s q -l quiet -d 'Print only errors on stderr'
+complete -c pgsync-config -l log-format -x -a 'text json' -d 'Format of diagnostics on stderr'
+complete -c pgsync-config -s V -l version -d 'Print the version and exit'
+complete -c pgsync-config -s h -l help -d 'Show help and exit'
+complete -c pgsync-config -n "not __fish_seen_subcommand_from $commands" -a validate -d 'Check files: syntax, schema and meaning'
+complete -c pgsync-config -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'Check the database behind a file'
+complete -c pgsync-config -n "not __fish_seen_subcommand_from $commands" -a show -d 'Print the effective configuration, secrets masked'
+complete -c pgsync-config -n "not __fish_seen_subcommand_from $commands" -a init -d 'Write a commented starting file'
+complete -c pgsync-config -n "__fish_seen_subcommand_from $commands" -a '(__pgsync_config_files)'
+complete -c pgsync-config -n '__fish_seen_subcommand_from validate doctor' -l format -x -a 'text json' -d 'Report format'
+complete -c pgsync-config -n '__fish_seen_subcommand_from validate' -l check-db -d 'Also connect and check the database'
+complete -c pgsync-config -n '__fish_seen_subcommand_from validate doctor' -s d -l dbname -x -d 'Database: connection string, URI or database name'
+complete -c pgsync-config -n '__fish_seen_subcommand_from show' -l no-mask -d 'Show the password in source.dsn instead of ****'
+complete -c pgsync-config -n '__fish_seen_subcommand_from init' -l force -d 'Overwrite an existing file'
 
 complete -c pgsync-init -s S -l slot -x -d 'Logical replication slot name'
 complete -c pgsync-init -s P -l publication -x -d 'Publication name'

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pgsync::config {
@@ -17,6 +18,11 @@ struct Origin {
 
 template <typename T>
 struct Value {
+    Value() = default;
+    // Value<int>{1} is a default; Value<int>{3, true, origin} a value read from the file.
+    Value(T v, bool given = false, Origin where = {})
+        : value(std::move(v)), set(given), origin(std::move(where)) {}
+
     T value{};
     bool set = false; // given in the file (else the default applies)
     Origin origin;

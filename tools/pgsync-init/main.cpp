@@ -1,4 +1,5 @@
 // pgsync-init: check the database, create the publication and a pgoutput slot, export its snapshot.
+#include "config_option.h"
 #include "init/init.h"
 #include "tool_main.h"
 #include "util/error.h"
@@ -14,7 +15,8 @@ int main(int argc, char** argv) {
         pgsync::tool::CommonFlags common;
         app.add_option("-d,--dbname", options.conninfo,
                        "Connection string, URI or database name (PG* variables apply)");
-        app.add_option("-S,--slot", options.slot, "Replication slot name")->required();
+        std::string config_path;
+        app.add_option("-S,--slot", options.slot, "Replication slot name");
         app.add_option("-P,--publication", options.publication, "Publication name");
         auto* tables = app.add_option("-t,--table", options.tables,
                                       "Table to publish (repeatable; schema.name)");
@@ -34,13 +36,28 @@ int main(int argc, char** argv) {
                        "Give up creating the slot after this many seconds (default 60)")
             ->check(CLI::PositiveNumber);
         drop->excludes(tables)->excludes(all);
+        pgsync::tool::add_config_option(app, config_path);
         pgsync::tool::add_common_flags(app, common);
         if (!pgsync::tool::parse(app, argc, argv)) return 0;
         pgsync::tool::apply_common_flags(common);
 
+        using pgsync::tool::given;
+        if (auto config = pgsync::tool::load_config(config_path)) {
+            if (!given(app, "--dbname")) options.conninfo = config->resolved_dsn();
+            if (!given(app, "--slot")) options.slot = config->source.slot.value;
+            if (!given(app, "--publication")) options.publication = config->source.publication.value;
+            if (!given(app, "--table") && !given(app, "--all-tables") && !options.drop)
+                for (const auto& table : config->tables) options.tables.push_back(table.name.value);
+        }
+        if (options.slot.empty())
+            throw pgsync::usage_error("--slot is required",
+                                      "Give --slot, or source.slot in the file given with --config.");
+
         if (!options.drop) {
             if (options.publication.empty())
-                throw pgsync::usage_error("--publication is required");
+                throw pgsync::usage_error("--publication is required",
+                                          "Give --publication, or source.publication in the file "
+                                          "given with --config.");
             if (options.tables.empty() && !options.all_tables)
                 throw pgsync::usage_error("name the tables to publish with --table, or use "
                                           "--all-tables");

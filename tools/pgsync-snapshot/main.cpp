@@ -1,4 +1,5 @@
 // pgsync-snapshot: dump tables consistently at the slot's starting point as NDJSON.
+#include "config_option.h"
 #include "snapshot/snapshot.h"
 #include "tool_main.h"
 #include "util/error.h"
@@ -53,9 +54,23 @@ int main(int argc, char** argv) {
         app.add_flag("--no-progress", no_progress, "Never show progress")->excludes(p);
         app.add_flag("--no-init-line", no_init_line,
                      "Do not read a pgsync-init line from standard input");
+        std::string config_path;
+        pgsync::tool::add_config_option(app, config_path);
         pgsync::tool::add_common_flags(app, common);
         if (!pgsync::tool::parse(app, argc, argv)) return 0;
         pgsync::tool::apply_common_flags(common);
+
+        using pgsync::tool::given;
+        if (auto config = pgsync::tool::load_config(config_path)) {
+            if (!given(app, "--dbname")) options.conninfo = config->resolved_dsn();
+            if (!given(app, "--table") && !given(app, "--publication")) {
+                for (const auto& table : config->tables) options.tables.push_back(table.name.value);
+                if (options.tables.empty()) options.publication = config->source.publication.value;
+            }
+            if (!given(app, "--jobs")) options.jobs = config->snapshot.jobs.value;
+            if (!given(app, "--numbers-as-strings"))
+                options.numbers_as_strings = config->snapshot.numbers_as_strings.value;
+        }
 
         options.progress = progress || (!no_progress && isatty(STDERR_FILENO) && !common.quiet);
         if (!no_init_line && stdin_is_pipe()) {

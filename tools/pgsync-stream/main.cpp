@@ -1,4 +1,5 @@
 // pgsync-stream: stream committed changes of a pgoutput slot as NDJSON, at-least-once.
+#include "config_option.h"
 #include "stream/slot_check.h"
 #include "stream/stream.h"
 #include "tool_main.h"
@@ -30,10 +31,10 @@ int main(int argc, char** argv) {
         std::string output, start, endpos;
         app.add_option("-d,--dbname", options.conninfo,
                        "Connection string, URI or database name (PG* variables apply)");
-        app.add_option("-S,--slot", options.slot, "Replication slot to stream from")->required();
+        std::string config_path;
+        app.add_option("-S,--slot", options.slot, "Replication slot to stream from");
         app.add_option("-P,--publication", publications,
                        "Publication(s) to stream (repeatable, or comma-separated)")
-            ->required()
             ->delimiter(',');
         app.add_option("--ack-file", options.ack_file,
                        "Read the consumer's acknowledgements (commit end_lsn per line) from PATH");
@@ -48,9 +49,30 @@ int main(int argc, char** argv) {
             ->check(CLI::Range(0.1, 3600.0));
         app.add_option("--spill-dir", options.spill_dir,
                        "Directory for large in-progress transactions (default $TMPDIR or /tmp)");
+        pgsync::tool::add_config_option(app, config_path);
         pgsync::tool::add_common_flags(app, common);
         if (!pgsync::tool::parse(app, argc, argv)) return 0;
         pgsync::tool::apply_common_flags(common);
+
+        using pgsync::tool::given;
+        if (auto config = pgsync::tool::load_config(config_path)) {
+            if (!given(app, "--dbname")) options.conninfo = config->resolved_dsn();
+            if (!given(app, "--slot")) options.slot = config->source.slot.value;
+            if (!given(app, "--publication") && config->source.publication.set)
+                publications = {config->source.publication.value};
+            if (!given(app, "--format")) options.format = config->stream.format.value;
+            if (!given(app, "--ack-file")) options.ack_file = config->stream.ack_file.value;
+            if (!given(app, "--status-interval"))
+                options.status_interval_seconds = config->stream.status_interval.value;
+            if (!given(app, "--spill-dir")) options.spill_dir = config->stream.spill_dir.value;
+        }
+        if (options.slot.empty())
+            throw pgsync::usage_error("--slot is required",
+                                      "Give --slot, or source.slot in the file given with --config.");
+        if (publications.empty())
+            throw pgsync::usage_error("--publication is required",
+                                      "Give --publication, or source.publication in the file "
+                                      "given with --config.");
 
         options.publications = publications;
         if (!start.empty()) options.start = parse_lsn_option(start, "--start");

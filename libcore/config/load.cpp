@@ -1,0 +1,232 @@
+// pgsync.yaml from bytes to Config: parse (yaml_document), then read every section with typed
+// checks (reader), reporting every problem; the tables section lives in load_tables.cpp.
+#include "config/load.h"
+
+#include "config/load_tables.h"
+#include "config/reader.h"
+#include "config/yaml_document.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace pgsync::config {
+
+namespace {
+
+bool is_variable_name(std::string_view s) {
+    if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return false;
+    return true;
+}
+
+// The names of environment variables are checked so a secret pasted into "dsn_env" is caught.
+void check_variable_name(Reader& reader, const Value<std::string>& value, const char* key,
+                         const std::string& context) {
+    if (!value.set || is_variable_name(value.value)) return;
+    reader.error(
+        value.origin, subject(key, context) + " must name an environment variable",
+        "An environment variable name has letters, digits and underscores, e.g. PGSYNC_DSN.");
+}
+
+// A section's mapping, or nullptr when it is absent, empty (null) or not a mapping (reported).
+const YamlNode* section(Reader& reader, const YamlNode& parent, const char* key,
+                        const std::string& context) {
+    const YamlNode* node = Reader::find(parent, key);
+    if (!node || node->kind == YamlNode::Kind::Null) return nullptr;
+    if (!reader.expect(*node, NodeType::Mapping, key, context)) return nullptr;
+    return node;
+}
+
+void read_source(Reader& reader, const YamlNode& root, Source& source) {
+    const YamlNode* node = section(reader, root, "source", "");
+    if (!node) return;
+    reader.check_keys(*node, "source", {"dsn", "dsn_env", "slot", "publication"});
+    reader.read(*node, "dsn", "source", source.dsn);
+    reader.read(*node, "dsn_env", "source", source.dsn_env);
+    reader.read(*node, "slot", "source", source.slot);
+    reader.read(*node, "publication", "source", source.publication);
+    check_variable_name(reader, source.dsn_env, "dsn_env", "source");
+    if (source.dsn.set && source.dsn_env.set)
+        reader.error(source.dsn_env.origin, "\"source\" has both \"dsn\" and \"dsn_env\"",
+                     "Give the connection string in \"dsn\" or the name of the variable holding it "
+                     "in \"dsn_env\", not both.");
+    if (source.slot.set) {
+        const std::string& slot = source.slot.value;
+        bool valid = slot.size() <= 63;
+        for (char c : slot)
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) valid = false;
+        if (!valid)
+            reader.error(
+                source.slot.origin, "invalid replication slot name \"" + slot + '"',
+                "A slot name has lower-case letters, digits and underscores, at most 63 of "
+                "them.");
+    }
+}
+
+void read_stream(Reader& reader, const YamlNode& root, Stream& stream) {
+    const YamlNode* node = section(reader, root, "stream", "");
+    if (!node) return;
+    reader.check_keys(*node, "stream", {"format", "ack_file", "status_interval", "spill_dir"});
+    reader.read(*node, "format", "stream", stream.format);
+    reader.read(*node, "ack_file", "stream", stream.ack_file);
+    reader.read(*node, "status_interval", "stream", stream.status_interval);
+    reader.read(*node, "spill_dir", "stream", stream.spill_dir);
+    const std::string& format = stream.format.value;
+    if (stream.format.set && format != "native" && format != "wal2json" && format != "debezium")
+        reader.error(stream.format.origin, "unknown format \"" + format + "\" in \"stream\"",
+                     "Valid formats are " + quoted_list({"native", "wal2json", "debezium"}) + ".");
+    if (stream.status_interval.set) {
+        const double interval = stream.status_interval.value;
+        if (!(interval > 0))
+            reader.error(stream.status_interval.origin,
+                         "\"status_interval\" in \"stream\" must be greater than 0");
+        else if (!std::isfinite(interval))
+            reader.error(stream.status_interval.origin,
+                         "\"status_interval\" in \"stream\" must be finite");
+    }
+}
+
+void read_snapshot(Reader& reader, const YamlNode& root, Snapshot& snapshot) {
+    const YamlNode* node = section(reader, root, "snapshot", "");
+    if (!node) return;
+    reader.check_keys(*node, "snapshot", {"jobs", "numbers_as_strings"});
+    reader.read(*node, "jobs", "snapshot", snapshot.jobs, 1, 64);
+    reader.read(*node, "numbers_as_strings", "snapshot", snapshot.numbers_as_strings);
+}
+
+// host:port or [v6 address]:port, with a port of 1..65535.
+bool valid_listen(std::string_view text) {
+    std::string_view host, port;
+    if (!text.empty() && text[0] == '[') {
+        const std::size_t close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return false;
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        const std::size_t colon = text.rfind(':');
+        if (colon == std::string_view::npos) return false;
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos) return false; // a bare IPv6 address
+    }
+    if (host.empty() || port.empty() || port.size() > 5) return false;
+    for (char c : host)
+        if (c == ' ' || c == '/' || c == '[' || c == ']') return false;
+    int number = 0;
+    for (char c : port) {
+        if (c < '0' || c > '9') return false;
+        number = number * 10 + (c - '0');
+    }
+    return number >= 1 && number <= 65535;
+}
+
+void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
+    const YamlNode* node = section(reader, root, "serve", "");
+    if (!node) return;
+    reader.check_keys(*node, "serve", {"listen", "storage_dir", "auth"});
+    reader.read(*node, "listen", "serve", serve.listen);
+    reader.read(*node, "storage_dir", "serve", serve.storage_dir);
+    if (serve.listen.set && !valid_listen(serve.listen.value))
+        reader.error(serve.listen.origin,
+                     "invalid listen address \"" + serve.listen.value + "\" in \"serve\"",
+                     "Write host:port with a port between 1 and 65535, e.g. 127.0.0.1:8080 or "
+                     "[::1]:8080.");
+    const YamlNode* auth = section(reader, *node, "auth", "serve");
+    if (!auth) return;
+    reader.check_keys(*auth, "serve.auth", {"jwt_secret_env", "api_key_env", "insecure"});
+    reader.read(*auth, "jwt_secret_env", "serve.auth", serve.auth.jwt_secret_env);
+    reader.read(*auth, "api_key_env", "serve.auth", serve.auth.api_key_env);
+    reader.read(*auth, "insecure", "serve.auth", serve.auth.insecure);
+    check_variable_name(reader, serve.auth.jwt_secret_env, "jwt_secret_env", "serve.auth");
+    check_variable_name(reader, serve.auth.api_key_env, "api_key_env", "serve.auth");
+}
+
+} // namespace
+
+LoadResult load_text(std::string_view text, const std::string& name) {
+    LoadResult result;
+    result.config.file = name;
+    std::optional<YamlNode> root = parse_yaml(text, name, result.diagnostics);
+    if (!root || root->kind == YamlNode::Kind::Null) return result; // comments only: all defaults
+    Reader reader(result.diagnostics);
+    if (root->kind != YamlNode::Kind::Mapping) {
+        reader.error(root->origin,
+                     "the file must be a mapping of sections, not " + type_phrase(node_type(*root)),
+                     "A configuration starts with sections such as \"source:\" and \"tables:\".");
+        return result;
+    }
+    reader.check_keys(*root, "", {"source", "tables", "stream", "snapshot", "serve"});
+    read_source(reader, *root, result.config.source);
+    read_tables(reader, *root, result.config.tables);
+    read_stream(reader, *root, result.config.stream);
+    read_snapshot(reader, *root, result.config.snapshot);
+    read_serve(reader, *root, result.config.serve);
+    // In file order, like a compiler's, whatever order the checks ran in.
+    std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) {
+                         return std::pair{a.origin.line, a.origin.column} <
+                                std::pair{b.origin.line, b.origin.column};
+                     });
+    return result;
+}
+
+LoadResult load_file(const std::string& path) {
+    auto fail = [&](std::string message) {
+        LoadResult result;
+        result.config.file = path;
+        result.diagnostics.push_back(
+            Diagnostic{Severity::Error, Origin{path, 0, 0}, std::move(message), {}});
+        return result;
+    };
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        return fail("could not read file \"" + path + "\": it is a directory");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail("could not open file \"" + path + "\": " + std::strerror(errno));
+    // Read one byte past the limit, so an oversized file is reported without reading all of it.
+    std::string text(kMaxFileBytes + 1, '\0');
+    in.read(text.data(), std::streamsize(text.size()));
+    if (in.bad()) return fail("could not read file \"" + path + "\": " + std::strerror(errno));
+    text.resize(std::size_t(in.gcount()));
+    return load_text(text, path);
+}
+
+Config load_or_throw(const std::string& path) {
+    LoadResult result = load_file(path);
+    std::size_t errors = 0;
+    std::string hint;
+    for (const Diagnostic& d : result.diagnostics) {
+        if (d.severity == Severity::Error)
+            ++errors;
+        else
+            log::warning(d.origin.file + ':' + std::to_string(d.origin.line) + ':' +
+                             std::to_string(d.origin.column) + ": " + d.message,
+                         d.hint);
+    }
+    if (errors == 0) return std::move(result.config);
+    // The tool prints "hint: " before this text; each diagnostic follows on indented lines.
+    std::string listing = "Correct these problems (\"pgsync-config validate\" checks a file):";
+    const std::string text = format_text(result.diagnostics);
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const std::size_t end = text.find('\n', start);
+        const std::string line = text.substr(start, end - start);
+        listing += (line.rfind("hint: ", 0) == 0 ? "\n    " : "\n  ") + line;
+        start = end == std::string::npos ? text.size() : end + 1;
+    }
+    throw usage_error("configuration file \"" + path + "\" is not valid: " +
+                          std::to_string(errors) + (errors == 1 ? " error" : " errors"),
+                      listing);
+}
+
+} // namespace pgsync::config
