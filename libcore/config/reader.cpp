@@ -1,4 +1,5 @@
 // Typed reads with diagnostics for the pgsync.yaml loader, and the "did you mean" for keys.
+#include "util/suggest.h"
 #include "config/reader.h"
 
 #include <algorithm>
@@ -113,23 +114,6 @@ std::string type_phrase(NodeType type) {
     return "a value";
 }
 
-int edit_distance(std::string_view a, std::string_view b) {
-    const std::size_t n = a.size(), m = b.size();
-    std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1));
-    for (std::size_t i = 0; i <= n; ++i)
-        d[i][0] = int(i);
-    for (std::size_t j = 0; j <= m; ++j)
-        d[0][j] = int(j);
-    for (std::size_t i = 1; i <= n; ++i)
-        for (std::size_t j = 1; j <= m; ++j) {
-            const int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-        }
-    return d[n][m];
-}
-
 std::string subject(const std::string& key, const std::string& context) {
     if (context.empty()) return '"' + key + '"';
     return '"' + key + "\" in \"" + context + '"';
@@ -182,7 +166,7 @@ void Reader::check_keys(const YamlNode& mapping, const std::string& context,
         const char* best = nullptr;
         int best_distance = 3;
         for (const char* k : known) {
-            int distance = edit_distance(lower(name), k);
+            int distance = pgsync::edit_distance(lower(name), k);
             if (distance < best_distance) best = k, best_distance = distance;
         }
         std::string hint;
