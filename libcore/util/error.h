@@ -1,5 +1,5 @@
 // pgsync::Error: the one error type. Thrown where a problem is detected, caught once in the
-// tool's main wrapper (tools/common/tool_main.cpp), which prints it and exits with its code.
+// tool's main wrapper (tools/tool_main.cpp), which prints it and exits with its code.
 #pragma once
 
 #include <stdexcept>
