@@ -2,6 +2,7 @@
 // off): field order, source block, sequence, before images per replica identity, unchanged TOAST
 // placeholder, truncate and message events; row values use pgsync's mapping.
 #include "pg/type_catalog.h"
+#include "change_builders.h"
 #include "record/formatter.h"
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 
 using namespace pgsync;
 using namespace pgsync::record;
+using namespace pgsync::record::testing;
 using pgsync::pg::JsonKind;
 using pgsync::pg::NumberType;
 using pgsync::pg::TypeInfo;
@@ -68,37 +70,6 @@ RelationInfo relation(const char* schema, const char* name, char identity, std::
     return rel;
 }
 
-Value text(std::string_view s) {
-    return {ValueKind::Text, s};
-}
-const Value kNull{ValueKind::Null, {}};
-const Value kToast{ValueKind::UnchangedToast, {}};
-
-Lsn lsn(const char* s) {
-    return *Lsn::parse(s);
-}
-
-TxnInfo txn(uint32_t xid, const char* commit_lsn, const char* end_lsn, int64_t commit_time) {
-    TxnInfo t;
-    t.xid = xid;
-    t.commit_lsn = lsn(commit_lsn);
-    t.end_lsn = lsn(end_lsn);
-    t.commit_time = commit_time;
-    return t;
-}
-
-RowChange row(RowOp op, const RelationInfo& rel, const char* at,
-              const std::vector<Value>& new_values, OldKind old_kind = OldKind::None,
-              const std::vector<Value>& old_values = {}) {
-    RowChange change;
-    change.op = op;
-    change.relation = &rel;
-    change.lsn = lsn(at);
-    change.old_kind = old_kind;
-    change.old_values = old_values;
-    change.new_values = new_values;
-    return change;
-}
 
 // 2026-11-21 00:03:09.668017 UTC in microseconds since 2000-01-01: 1795219389668 ms since 1970.
 constexpr int64_t kTime = 848534589668017;

@@ -2,6 +2,7 @@
 // -lsn) writes for the same changes; the expected lines were captured from wal2json on
 // PostgreSQL 15, or follow its source where noted.
 #include "pg/type_catalog.h"
+#include "change_builders.h"
 #include "record/formatter.h"
 
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 
 using namespace pgsync;
 using namespace pgsync::record;
+using namespace pgsync::record::testing;
 
 namespace {
 
@@ -37,37 +39,6 @@ RelationInfo relation(const char* schema, const char* name, char identity, std::
     return rel;
 }
 
-Value text(std::string_view s) {
-    return {ValueKind::Text, s};
-}
-const Value kNull{ValueKind::Null, {}};
-const Value kToast{ValueKind::UnchangedToast, {}};
-
-Lsn lsn(const char* s) {
-    return *Lsn::parse(s);
-}
-
-TxnInfo txn(uint32_t xid, const char* commit_lsn, const char* end_lsn, int64_t commit_time) {
-    TxnInfo t;
-    t.xid = xid;
-    t.commit_lsn = lsn(commit_lsn);
-    t.end_lsn = lsn(end_lsn);
-    t.commit_time = commit_time;
-    return t;
-}
-
-RowChange row(RowOp op, const RelationInfo& rel, const char* at,
-              const std::vector<Value>& new_values, OldKind old_kind = OldKind::None,
-              const std::vector<Value>& old_values = {}) {
-    RowChange change;
-    change.op = op;
-    change.relation = &rel;
-    change.lsn = lsn(at);
-    change.old_kind = old_kind;
-    change.old_values = old_values;
-    change.new_values = new_values;
-    return change;
-}
 
 struct Fixture {
     pg::TypeCatalog catalog;
