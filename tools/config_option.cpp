@@ -15,6 +15,8 @@ std::optional<config::Config> load_config(const std::string& path) {
     return config::load_or_throw(path);
 }
 
-bool given(const CLI::App& app, const std::string& option) { return app.count(option) > 0; }
+bool given(const CLI::App& app, const std::string& option) {
+    return app.count(option) > 0;
+}
 
 } // namespace pgsync::tool

@@ -5,7 +5,6 @@
 #include "config/config.h"
 
 #include <CLI/CLI.hpp>
-
 #include <optional>
 #include <string>
 

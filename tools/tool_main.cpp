@@ -4,10 +4,9 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <iostream>
+#include <unistd.h>
 
 namespace pgsync::tool {
 
@@ -17,8 +16,12 @@ volatile std::sig_atomic_t g_reopen_requested = 0;
 namespace {
 std::string g_program;
 
-void on_stop_signal(int) { g_stop_requested = 1; }
-void on_reopen_signal(int) { g_reopen_requested = 1; }
+void on_stop_signal(int) {
+    g_stop_requested = 1;
+}
+void on_reopen_signal(int) {
+    g_reopen_requested = 1;
+}
 
 // Thrown by parse() for CLI11 usage errors so run() can print them in our wording.
 struct UsageFailure {
@@ -49,7 +52,8 @@ std::string version_line(const char* program) {
 }
 
 void add_common_flags(CLI::App& app, CommonFlags& flags) {
-    app.add_flag("-v,--verbose", flags.verbose, "Print more diagnostics on stderr (repeat for more)");
+    app.add_flag("-v,--verbose", flags.verbose,
+                 "Print more diagnostics on stderr (repeat for more)");
     app.add_flag("-q,--quiet", flags.quiet, "Print only errors on stderr");
     app.add_option("--log-format", flags.log_format, "Diagnostics format on stderr")
         ->check(CLI::IsMember({"text", "json"}));
@@ -57,8 +61,10 @@ void add_common_flags(CLI::App& app, CommonFlags& flags) {
 }
 
 void apply_common_flags(const CommonFlags& flags) {
-    if (flags.quiet) log::set_level(log::Level::Error);
-    else if (flags.verbose > 0) log::set_level(log::Level::Debug);
+    if (flags.quiet)
+        log::set_level(log::Level::Error);
+    else if (flags.verbose > 0)
+        log::set_level(log::Level::Debug);
     log::set_json(flags.log_format == "json");
 }
 
@@ -77,7 +83,8 @@ bool parse(CLI::App& app, int argc, char** argv) {
         return false;
     } catch (const CLI::ParseError& e) {
         std::string msg = e.what();
-        // CLI11 words some errors with a capital and a trailing period; PostgreSQL style is neither.
+        // CLI11 words some errors with a capital and a trailing period; PostgreSQL style is
+        // neither.
         if (!msg.empty() && msg.back() == '.') msg.pop_back();
         if (!msg.empty()) msg[0] = char(std::tolower(static_cast<unsigned char>(msg[0])));
         throw UsageFailure{msg};

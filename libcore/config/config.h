@@ -12,12 +12,11 @@ namespace pgsync::config {
 // Where a value came from: a file position (1-based), or a default / the environment / a flag.
 struct Origin {
     std::string file;
-    int line = 0;   // 0: not from a file
+    int line = 0; // 0: not from a file
     int column = 0;
 };
 
-template <typename T>
-struct Value {
+template <typename T> struct Value {
     Value() = default;
     // Value<int>{1} is a default; Value<int>{3, true, origin} a value read from the file.
     Value(T v, bool given = false, Origin where = {})
@@ -28,9 +27,9 @@ struct Value {
     Origin origin;
 };
 
-struct Condition {             // one [column, operator] pair of a live query
+struct Condition { // one [column, operator] pair of a live query
     Value<std::string> column;
-    Value<std::string> op;     // = < <= > >=
+    Value<std::string> op; // = < <= > >=
 };
 
 struct LiveQuery {
@@ -45,7 +44,7 @@ struct Channel {
 };
 
 struct Table {
-    Value<std::string> name;                   // schema.table (or table: public)
+    Value<std::string> name; // schema.table (or table: public)
     std::optional<std::vector<Value<std::string>>> columns;
     std::vector<LiveQuery> live_queries;
     std::vector<Channel> channels;
@@ -54,7 +53,7 @@ struct Table {
 
 struct Source {
     Value<std::string> dsn;
-    Value<std::string> dsn_env;                // the variable holding the DSN (a secret)
+    Value<std::string> dsn_env; // the variable holding the DSN (a secret)
     Value<std::string> slot;
     Value<std::string> publication;
 };

@@ -13,12 +13,13 @@ enum class Severity { Error, Warning };
 
 struct Diagnostic {
     Severity severity = Severity::Error;
-    Origin origin;          // line/column 0 when the problem is the whole file
-    std::string message;    // PostgreSQL style: lower case, no trailing period
-    std::string hint;       // a full sentence, or empty
+    Origin origin;       // line/column 0 when the problem is the whole file
+    std::string message; // PostgreSQL style: lower case, no trailing period
+    std::string hint;    // a full sentence, or empty
 };
 
-// "pgsync.yaml:3:5: error: unknown key "publicaton" in "source"\nhint: Did you mean "publication"?\n"
+// "pgsync.yaml:3:5: error: unknown key "publicaton" in "source"\nhint: Did you mean
+// "publication"?\n"
 std::string format_text(const std::vector<Diagnostic>& diagnostics);
 // [{"file":…,"line":…,"column":…,"severity":"error","message":…,"hint":…}, …]
 std::string format_json(const std::vector<Diagnostic>& diagnostics);

@@ -1,6 +1,7 @@
 // Typed reads with diagnostics for the pgsync.yaml loader, and the "did you mean" for keys.
-#include "util/suggest.h"
 #include "config/reader.h"
+
+#include "util/suggest.h"
 
 #include <algorithm>
 #include <charconv>

@@ -13,7 +13,8 @@
 
 namespace pgsync::decode {
 
-// One column of a TupleData: 'n' NULL, 'u' unchanged TOASTed value (not sent), 't' text, 'b' binary.
+// One column of a TupleData: 'n' NULL, 'u' unchanged TOASTed value (not sent), 't' text, 'b'
+// binary.
 enum class ValueKind : char { Null = 'n', UnchangedToast = 'u', Text = 't', Binary = 'b' };
 
 struct TupleValue {
@@ -30,7 +31,7 @@ struct Begin {
 struct Commit {
     uint8_t flags = 0;
     Lsn commit_lsn;
-    Lsn end_lsn;             // what a consumer acknowledges
+    Lsn end_lsn; // what a consumer acknowledges
     int64_t commit_time = 0;
 };
 struct Origin {
@@ -38,13 +39,13 @@ struct Origin {
     std::string_view name;
 };
 struct RelationColumn {
-    bool key = false;        // part of the replica identity
+    bool key = false; // part of the replica identity
     std::string_view name;
     uint32_t type_oid = 0;
     int32_t typmod = -1;
 };
 struct Relation {
-    uint32_t xid = 0;        // streamed transactions only, else 0
+    uint32_t xid = 0; // streamed transactions only, else 0
     uint32_t oid = 0;
     std::string_view schema; // empty means pg_catalog
     std::string_view name;
@@ -65,19 +66,19 @@ struct Insert {
 struct Update {
     uint32_t xid = 0;
     uint32_t relation = 0;
-    char old_kind = 0;       // 0 (no old tuple), 'K' (replica identity key) or 'O' (whole old row)
+    char old_kind = 0; // 0 (no old tuple), 'K' (replica identity key) or 'O' (whole old row)
     Tuple old_tuple;
     Tuple new_tuple;
 };
 struct Delete {
     uint32_t xid = 0;
     uint32_t relation = 0;
-    char old_kind = 'K';     // 'K' or 'O'
+    char old_kind = 'K'; // 'K' or 'O'
     Tuple old_tuple;
 };
 struct Truncate {
     uint32_t xid = 0;
-    uint8_t options = 0;     // bit 1 CASCADE, bit 2 RESTART IDENTITY (R5)
+    uint8_t options = 0; // bit 1 CASCADE, bit 2 RESTART IDENTITY (R5)
     std::vector<uint32_t> relations;
     bool cascade() const { return options & 1; }
     bool restart_identity() const { return options & 2; }
@@ -103,13 +104,14 @@ struct StreamCommit {
 };
 struct StreamAbort {
     uint32_t xid = 0;
-    uint32_t subxid = 0;     // == xid: the whole transaction aborted; else only that subtransaction
-    Lsn abort_lsn;           // protocol 4 with parallel streaming only
+    uint32_t subxid = 0; // == xid: the whole transaction aborted; else only that subtransaction
+    Lsn abort_lsn;       // protocol 4 with parallel streaming only
     int64_t abort_time = 0;
 };
 
-using Message = std::variant<Begin, Commit, Origin, Relation, Type, Insert, Update, Delete, Truncate,
-                             LogicalMessage, StreamStart, StreamStop, StreamCommit, StreamAbort>;
+using Message =
+    std::variant<Begin, Commit, Origin, Relation, Type, Insert, Update, Delete, Truncate,
+                 LogicalMessage, StreamStart, StreamStop, StreamCommit, StreamAbort>;
 
 // Decodes one message. `in_stream` is true between Stream Start and Stream Stop, where DML,
 // Relation, Type, Truncate and Message carry the (sub)transaction's xid first. Throws

@@ -1,6 +1,7 @@
 // RelationCache: what the stream knows about each published table, keyed by OID (R11), built from
 // pgoutput Relation messages with the column types loaded into the TypeCatalog. It tells whether a
-// Relation message changes a table's shape (R9, R10) or only repeats it (a new session resends all).
+// Relation message changes a table's shape (R9, R10) or only repeats it (a new session resends
+// all).
 #pragma once
 
 #include "decode/pgoutput.h"

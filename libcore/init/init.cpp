@@ -17,7 +17,9 @@ pg::Connection open_sql(const InitOptions& options) {
     return pg::Connection::open({options.conninfo, false, "pgsync-init", {}});
 }
 
-void emit(OutputSink& out, const nlohmann::ordered_json& line) { out.write(line.dump() + "\n"); }
+void emit(OutputSink& out, const nlohmann::ordered_json& line) {
+    out.write(line.dump() + "\n");
+}
 
 // Slot state from pg_replication_slots, when the slot exists.
 struct ExistingSlot {
@@ -105,7 +107,8 @@ void run_init(const InitOptions& options, OutputSink& out) {
                     "first.");
 
     PreflightInput input{tables, options.all_tables, !existing};
-    for (auto& p : check_server(conn, input)) problems.push_back(std::move(p));
+    for (auto& p : check_server(conn, input))
+        problems.push_back(std::move(p));
     if (!problems.empty()) {
         // Report every problem of this phase, then fail on the last one.
         for (size_t i = 0; i + 1 < problems.size(); ++i)
@@ -129,8 +132,8 @@ void run_init(const InitOptions& options, OutputSink& out) {
     pg::Connection replication = pg::Connection::open(repl_options);
     pg::SystemIdentity system = pg::identify_system(replication);
 
-    nlohmann::ordered_json line = {{"slot", options.slot}, {"publication", options.publication},
-                                   {"plugin", "pgoutput"}};
+    nlohmann::ordered_json line = {
+        {"slot", options.slot}, {"publication", options.publication}, {"plugin", "pgoutput"}};
     if (existing) {
         if (existing->plugin != "pgoutput")
             throw Error("replication slot \"" + options.slot + "\" uses plugin \"" +
@@ -177,8 +180,8 @@ void run_init(const InitOptions& options, OutputSink& out) {
     }
 
     line["consistent_point"] = slot->consistent_point.str();
-    line["snapshot"] = slot->snapshot ? nlohmann::ordered_json(*slot->snapshot)
-                                      : nlohmann::ordered_json(nullptr);
+    line["snapshot"] =
+        slot->snapshot ? nlohmann::ordered_json(*slot->snapshot) : nlohmann::ordered_json(nullptr);
     line["system_id"] = system.system_id;
     line["timeline"] = system.timeline;
     emit(out, line);
@@ -198,7 +201,9 @@ void run_init(const InitOptions& options, OutputSink& out) {
         log::warning("--hold-timeout passed; releasing the exported snapshot",
                      "A reader that has not imported it yet gets \"invalid snapshot identifier\".");
         break;
-    case OutputSink::WaitResult::Stopped: log::info("interrupted; releasing the snapshot"); break;
+    case OutputSink::WaitResult::Stopped:
+        log::info("interrupted; releasing the snapshot");
+        break;
     }
 }
 

@@ -13,8 +13,10 @@ std::vector<std::string> split_setting_list(std::string_view value) {
         current.clear();
     };
     for (char c : value) {
-        if (c == ',') flush();
-        else current += c;
+        if (c == ',')
+            flush();
+        else
+            current += c;
     }
     flush();
     return out;
@@ -41,7 +43,8 @@ std::vector<Problem> check_server(pg::Connection& conn, const PreflightInput& in
     std::vector<Problem> problems;
     pg::Result s = conn.exec(
         "SELECT current_setting('wal_level'), "
-        "(SELECT rolreplication OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user), "
+        "(SELECT rolreplication OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = "
+        "current_user), "
         "current_setting('max_replication_slots')::int, "
         "(SELECT count(*) FROM pg_catalog.pg_replication_slots), "
         "current_setting('max_wal_senders')::int, "
@@ -52,8 +55,9 @@ std::vector<Problem> check_server(pg::Connection& conn, const PreflightInput& in
 
     const std::string wal_level = s.str(0, 0);
     if (wal_level != "logical")
-        problems.push_back({"wal_level is \"" + wal_level + "\", but logical decoding needs \"logical\"",
-                            "Run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL."});
+        problems.push_back(
+            {"wal_level is \"" + wal_level + "\", but logical decoding needs \"logical\"",
+             "Run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL."});
     if (s.get(0, 1) != "t")
         problems.push_back({"role \"" + s.str(0, 7) + "\" has no REPLICATION privilege",
                             "Run ALTER ROLE " + pg::display_ident(s.str(0, 7)) +
@@ -77,10 +81,11 @@ std::vector<Problem> check_server(pg::Connection& conn, const PreflightInput& in
         for (const auto& name : split_setting_list(s.get(0, 6)))
             if (name == "pgoutput") allowed = true;
         if (!allowed)
-            problems.push_back({"output plugin \"pgoutput\" is not allowed by output_plugin_libraries (\"" +
-                                    s.str(0, 6) + "\")",
-                                "Add it as a list: ALTER SYSTEM SET output_plugin_libraries = "
-                                "'pgoutput', 'test_decoding'; then restart PostgreSQL."});
+            problems.push_back(
+                {"output plugin \"pgoutput\" is not allowed by output_plugin_libraries (\"" +
+                     s.str(0, 6) + "\")",
+                 "Add it as a list: ALTER SYSTEM SET output_plugin_libraries = "
+                 "'pgoutput', 'test_decoding'; then restart PostgreSQL."});
     }
 
     // Replica identity of every leaf table the publication would cover (R3, R12).
@@ -97,7 +102,8 @@ std::vector<Problem> check_server(pg::Connection& conn, const PreflightInput& in
         "LEFT JOIN LATERAL pg_catalog.pg_partition_tree(t.oid) AS pt ON true "
         "JOIN pg_catalog.pg_class c ON c.oid = coalesce(pt.relid, t.oid) "
         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE (pt.relid IS NULL OR pt.isleaf) AND c.relkind = 'r' AND (c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS "
+        "WHERE (pt.relid IS NULL OR pt.isleaf) AND c.relkind = 'r' AND (c.relreplident = 'n' OR "
+        "(c.relreplident = 'd' AND NOT EXISTS "
         "(SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))) "
         "ORDER BY 1, 2",
         {oids}, "could not check replica identities");

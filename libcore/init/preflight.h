@@ -1,5 +1,6 @@
 // Checks run before pgsync-init changes anything: server settings, privileges, capacity, plugin
-// permission, tables and their replica identity (R3). Every problem is collected, not just the first.
+// permission, tables and their replica identity (R3). Every problem is collected, not just the
+// first.
 #pragma once
 
 #include "pg/connection.h"
@@ -20,7 +21,7 @@ struct Problem {
 struct PreflightInput {
     std::vector<pg::ResolvedTable> tables; // empty with all_tables
     bool all_tables = false;
-    bool need_new_slot = true;             // false when an existing slot is reused
+    bool need_new_slot = true; // false when an existing slot is reused
 };
 
 std::vector<Problem> check_server(pg::Connection& conn, const PreflightInput& input);

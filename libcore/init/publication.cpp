@@ -45,7 +45,8 @@ bool ensure_publication(pg::Connection& conn, const PublicationRequest& request)
         pg::Result c = conn.exec_params(
             "SELECT count(*) FROM pg_catalog.pg_publication_tables pt "
             "JOIN pg_catalog.pg_class c ON c.relname = pt.tablename "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = pt.schemaname "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = "
+            "pt.schemaname "
             "WHERE pt.pubname = $1 AND (c.oid = $2::oid OR c.oid IN "
             "(SELECT relid FROM pg_catalog.pg_partition_tree($2::oid)))",
             {request.name, std::to_string(table.oid)}, "could not check the publication");
@@ -55,20 +56,20 @@ bool ensure_publication(pg::Connection& conn, const PublicationRequest& request)
                         "Run ALTER PUBLICATION " + pub_sql + " ADD TABLE " + table.name.sql() +
                             "; then run pgsync-init again.");
         if (table.kind == 'p' && !via_root)
-            log::warning("publication \"" + request.name +
-                             "\" does not publish via the partition root: changes to \"" +
-                             table.name.display() + "\" arrive under its partitions' names",
-                         "Run ALTER PUBLICATION " + pub_sql +
-                             " SET (publish_via_partition_root = true) to name them after the root.");
+            log::warning(
+                "publication \"" + request.name +
+                    "\" does not publish via the partition root: changes to \"" +
+                    table.name.display() + "\" arrive under its partitions' names",
+                "Run ALTER PUBLICATION " + pub_sql +
+                    " SET (publish_via_partition_root = true) to name them after the root.");
     }
     return false;
 }
 
 bool drop_publication_if_ours(pg::Connection& conn, const std::string& name) {
-    pg::Result p = conn.exec_params(
-        "SELECT coalesce(obj_description(oid, 'pg_publication'), '') "
-        "FROM pg_catalog.pg_publication WHERE pubname = $1",
-        {name}, "could not look up the publication");
+    pg::Result p = conn.exec_params("SELECT coalesce(obj_description(oid, 'pg_publication'), '') "
+                                    "FROM pg_catalog.pg_publication WHERE pubname = $1",
+                                    {name}, "could not look up the publication");
     if (p.rows() == 0) return false;
     if (p.get(0, 0) != kPublicationComment) {
         log::info("publication \"" + name + "\" was not created by pgsync-init; left in place");

@@ -8,9 +8,8 @@ namespace pgsync::pg {
 
 const std::vector<std::pair<std::string, std::string>>& pinned_settings() {
     static const std::vector<std::pair<std::string, std::string>> settings = {
-        {"DateStyle", "ISO"},          {"IntervalStyle", "postgres"},
-        {"TimeZone", "UTC"},           {"extra_float_digits", "3"},
-        {"bytea_output", "hex"},       {"lc_monetary", "C"},
+        {"DateStyle", "ISO"},        {"IntervalStyle", "postgres"}, {"TimeZone", "UTC"},
+        {"extra_float_digits", "3"}, {"bytea_output", "hex"},       {"lc_monetary", "C"},
         {"client_encoding", "UTF8"},
     };
     return settings;
@@ -80,23 +79,30 @@ Connection Connection::open(const ConnectOptions& options) {
 
     // Keep the user's own options (or PGOPTIONS) and append ours; later -c settings win.
     std::string opts;
-    if (auto* user = find("options")) opts = *user;
-    else if (const char* env = std::getenv("PGOPTIONS")) opts = env;
+    if (auto* user = find("options"))
+        opts = *user;
+    else if (const char* env = std::getenv("PGOPTIONS"))
+        opts = env;
     for (const auto& [name, value] : pinned_settings())
         opts += " -c " + name + "=" + escape_option_value(value);
     for (const auto& [name, value] : options.settings)
         opts += " -c " + name + "=" + escape_option_value(value);
-    if (auto* o = find("options")) *o = opts;
-    else params.emplace_back("options", opts);
+    if (auto* o = find("options"))
+        *o = opts;
+    else
+        params.emplace_back("options", opts);
 
-    if (auto* enc = find("client_encoding")) *enc = "UTF8";
-    else params.emplace_back("client_encoding", "UTF8");
-    if (!find("application_name") && !std::getenv("PGAPPNAME") &&
-        !options.application_name.empty())
+    if (auto* enc = find("client_encoding"))
+        *enc = "UTF8";
+    else
+        params.emplace_back("client_encoding", "UTF8");
+    if (!find("application_name") && !std::getenv("PGAPPNAME") && !options.application_name.empty())
         params.emplace_back("application_name", options.application_name);
     if (options.replication) {
-        if (auto* r = find("replication")) *r = "database";
-        else params.emplace_back("replication", "database");
+        if (auto* r = find("replication"))
+            *r = "database";
+        else
+            params.emplace_back("replication", "database");
     }
 
     std::vector<const char*> keys, values;
@@ -126,7 +132,7 @@ Connection Connection::open(const ConnectOptions& options) {
                             value + "\")");
         } else if (value && strcasecmp(value, want.c_str()) != 0) {
             throw Error(std::string("the server did not accept ") + name + "=" + want +
-                        " (it reports \"" + value + "\")",
+                            " (it reports \"" + value + "\")",
                         "A connection pooler may be rewriting startup options; connect to "
                         "PostgreSQL directly.");
         }
@@ -185,7 +191,8 @@ Result Connection::exec_params(std::string_view sql,
                                std::string_view what) {
     std::string text(sql);
     std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    for (const auto& p : params)
+        values.push_back(p ? p->c_str() : nullptr);
     return check(PQexecParams(m_conn.get(), text.c_str(), int(values.size()), nullptr,
                               values.data(), nullptr, nullptr, 0),
                  sql, what);

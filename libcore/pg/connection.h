@@ -5,7 +5,6 @@
 #include "util/error.h"
 
 #include <libpq-fe.h>
-
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,9 +50,9 @@ private:
 };
 
 struct ConnectOptions {
-    std::string conninfo;          // a libpq connection string, URI, or a bare database name
-    bool replication = false;      // adds replication=database (walsender for logical decoding)
-    std::string application_name;  // used unless the user set one
+    std::string conninfo;         // a libpq connection string, URI, or a bare database name
+    bool replication = false;     // adds replication=database (walsender for logical decoding)
+    std::string application_name; // used unless the user set one
     // Extra "-c name=value" settings after the pinned ones (e.g. lock_timeout).
     std::vector<std::pair<std::string, std::string>> settings;
 };
@@ -84,8 +83,8 @@ public:
 
     int server_version() const { return PQserverVersion(m_conn.get()); }
     int backend_pid() const { return PQbackendPID(m_conn.get()); }
-    std::string error_message() const;   // libpq's last error, folded to one line
-    std::string describe() const;        // "host=… port=… dbname=… user=…" for messages
+    std::string error_message() const; // libpq's last error, folded to one line
+    std::string describe() const;      // "host=… port=… dbname=… user=…" for messages
 
 private:
     explicit Connection(PGconn* conn) : m_conn(conn, &PQfinish) {}

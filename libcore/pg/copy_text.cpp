@@ -31,23 +31,39 @@ void unescape_copy_field(std::string_view field, std::string& out) {
         }
         char c = *p++;
         switch (c) {
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'v': out += '\v'; break;
+        case 'b':
+            out += '\b';
+            break;
+        case 'f':
+            out += '\f';
+            break;
+        case 'n':
+            out += '\n';
+            break;
+        case 'r':
+            out += '\r';
+            break;
+        case 't':
+            out += '\t';
+            break;
+        case 'v':
+            out += '\v';
+            break;
         case 'x': {
             int v = 0, n = 0;
-            while (n < 2 && p < end && hex_value(*p) >= 0) v = v * 16 + hex_value(*p++), ++n;
-            if (n == 0) out += 'x';
-            else out += char(v);
+            while (n < 2 && p < end && hex_value(*p) >= 0)
+                v = v * 16 + hex_value(*p++), ++n;
+            if (n == 0)
+                out += 'x';
+            else
+                out += char(v);
             break;
         }
         default:
             if (c >= '0' && c <= '7') {
                 int v = c - '0', n = 1;
-                while (n < 3 && p < end && *p >= '0' && *p <= '7') v = v * 8 + (*p++ - '0'), ++n;
+                while (n < 3 && p < end && *p >= '0' && *p <= '7')
+                    v = v * 8 + (*p++ - '0'), ++n;
                 out += char(v & 0xff);
             } else {
                 out += c; // \\ and any other escaped character stand for themselves

@@ -10,7 +10,9 @@ std::string display_ident(std::string_view identifier) {
     return plain ? std::string(identifier) : quote_ident(identifier);
 }
 
-std::string TableName::display() const { return display_ident(schema) + "." + display_ident(name); }
+std::string TableName::display() const {
+    return display_ident(schema) + "." + display_ident(name);
+}
 
 ResolvedTable resolve_table(Connection& conn, std::string_view user_text) {
     const std::string text(user_text);

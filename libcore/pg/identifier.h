@@ -1,5 +1,6 @@
 // Table names: a (schema, name) pair, never a dotted string (T17). Resolution of what a user typed
-// ("messages", "public.messages", "\"My Schema\".\"Tab\"\"le\"") goes through the server's own parser.
+// ("messages", "public.messages", "\"My Schema\".\"Tab\"\"le\"") goes through the server's own
+// parser.
 #pragma once
 
 #include "pg/connection.h"
@@ -27,7 +28,7 @@ std::string display_ident(std::string_view identifier);
 struct ResolvedTable {
     TableName name;
     uint32_t oid = 0;
-    char kind = 'r';            // pg_class.relkind: r table, p partitioned table, v view, ...
+    char kind = 'r';             // pg_class.relkind: r table, p partitioned table, v view, ...
     char replica_identity = 'd'; // pg_class.relreplident
 };
 

@@ -1,9 +1,8 @@
 // Replication commands over libpq's simple-query protocol on a walsender connection.
 #include "pg/replication.h"
 
-#include <poll.h>
-
 #include <chrono>
+#include <poll.h>
 
 namespace pgsync::pg {
 
@@ -41,8 +40,7 @@ std::optional<CreatedSlot> create_logical_slot(Connection& replication, const st
                          "");
 
     using clock = std::chrono::steady_clock;
-    const auto deadline =
-        clock::now() + std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
+    const auto deadline = clock::now() + std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
     while (PQisBusy(conn)) {
         auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
@@ -53,7 +51,8 @@ std::optional<CreatedSlot> create_logical_slot(Connection& replication, const st
                 PQcancel(cancel, buf, sizeof buf);
                 PQfreeCancel(cancel);
             }
-            while (PGresult* res = PQgetResult(conn)) PQclear(res);
+            while (PGresult* res = PQgetResult(conn))
+                PQclear(res);
             return std::nullopt;
         }
         pollfd pfd{PQsocket(conn), POLLIN, 0};
@@ -66,11 +65,13 @@ std::optional<CreatedSlot> create_logical_slot(Connection& replication, const st
     PGresult* res = PQgetResult(conn);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         std::string what = "could not create replication slot \"" + name + "\"";
-        while (PGresult* extra = PQgetResult(conn)) PQclear(extra);
+        while (PGresult* extra = PQgetResult(conn))
+            PQclear(extra);
         throw_result_error(conn, res, what);
     }
     Result r(res);
-    while (PGresult* extra = PQgetResult(conn)) PQclear(extra);
+    while (PGresult* extra = PQgetResult(conn))
+        PQclear(extra);
     CreatedSlot slot;
     slot.name = r.str(0, 0);
     if (auto lsn = Lsn::parse(r.get(0, 1))) slot.consistent_point = *lsn;

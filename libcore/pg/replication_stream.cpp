@@ -9,7 +9,8 @@ namespace {
 
 uint64_t read_u64(const char* p) {
     uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | uint8_t(p[i]);
+    for (int i = 0; i < 8; ++i)
+        v = (v << 8) | uint8_t(p[i]);
     return v;
 }
 
@@ -39,8 +40,8 @@ std::string start_replication_sql(const StartOptions& o) {
     std::string pubs;
     for (size_t i = 0; i < o.publications.size(); ++i)
         pubs += (i ? "," : "") + quote_ident(o.publications[i]);
-    std::string sql = "START_REPLICATION SLOT " + quote_ident(o.slot) + " LOGICAL " + o.start.str() +
-                      " (proto_version '" + std::to_string(o.proto_version) +
+    std::string sql = "START_REPLICATION SLOT " + quote_ident(o.slot) + " LOGICAL " +
+                      o.start.str() + " (proto_version '" + std::to_string(o.proto_version) +
                       "', publication_names " + quote_literal(pubs);
     if (o.messages) sql += ", messages 'true'";
     if (o.streaming && o.proto_version >= 2) sql += ", streaming 'on'";
@@ -75,11 +76,13 @@ StreamMessage ReplicationStream::read() {
         if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
             throw_result_error(m_conn.raw(), res, "replication stream ended");
         PQclear(res);
-        while (PGresult* extra = PQgetResult(m_conn.raw())) PQclear(extra);
+        while (PGresult* extra = PQgetResult(m_conn.raw()))
+            PQclear(extra);
         msg.kind = StreamMessage::Kind::End;
         return msg;
     }
-    if (len < 0) throw QueryError("lost the replication connection: " + m_conn.error_message(), "08006");
+    if (len < 0)
+        throw QueryError("lost the replication connection: " + m_conn.error_message(), "08006");
     m_buffer.reset(raw);
     const char* p = raw;
     if (p[0] == 'w') {
@@ -114,7 +117,9 @@ void ReplicationStream::send_status(Lsn written, Lsn flushed, Lsn applied, bool 
         throw QueryError("could not send replication status: " + m_conn.error_message(), "08006");
 }
 
-bool ReplicationStream::flush() { return PQflush(m_conn.raw()) == 0; }
+bool ReplicationStream::flush() {
+    return PQflush(m_conn.raw()) == 0;
+}
 
 void ReplicationStream::finish() {
     if (m_ended) return;
@@ -129,7 +134,8 @@ void ReplicationStream::finish() {
         if (raw) PQfreemem(raw);
         if (len < 0) break;
     }
-    while (PGresult* res = PQgetResult(m_conn.raw())) PQclear(res);
+    while (PGresult* res = PQgetResult(m_conn.raw()))
+        PQclear(res);
 }
 
 } // namespace pgsync::pg

@@ -16,11 +16,11 @@ namespace pgsync::pg {
 
 struct StartOptions {
     std::string slot;
-    Lsn start;                              // 0/0: the slot's confirmed position
+    Lsn start; // 0/0: the slot's confirmed position
     std::vector<std::string> publications;
     int proto_version = 1;
-    bool streaming = false;                 // in-progress transactions (proto 2+)
-    bool messages = true;                   // pg_logical_emit_message (R13)
+    bool streaming = false; // in-progress transactions (proto 2+)
+    bool messages = true;   // pg_logical_emit_message (R13)
 };
 
 // The newest pgoutput protocol the server speaks: 4 from 16, 3 from 15, 2 from 14, else 1.
@@ -31,11 +31,11 @@ std::string start_replication_sql(const StartOptions& options);
 // One message from the walsender, valid until the next read().
 struct StreamMessage {
     enum class Kind { None, XLogData, Keepalive, End } kind = Kind::None;
-    Lsn wal_start;          // XLogData: where this data starts
-    Lsn wal_end;            // the server's WAL end (both kinds)
+    Lsn wal_start; // XLogData: where this data starts
+    Lsn wal_end;   // the server's WAL end (both kinds)
     int64_t send_time = 0;
     bool reply_requested = false; // Keepalive
-    std::string_view data;  // XLogData payload: one pgoutput message
+    std::string_view data;        // XLogData payload: one pgoutput message
 };
 
 class ReplicationStream {

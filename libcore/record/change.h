@@ -28,26 +28,26 @@ struct ColumnInfo {
     std::string name;
     uint32_t type_oid = 0;
     int32_t typmod = -1;
-    bool key = false;                 // part of the replica identity (Relation flag 1)
-    std::string type_name;            // format_type(oid, typmod), e.g. "character varying(10)"
+    bool key = false;                   // part of the replica identity (Relation flag 1)
+    std::string type_name;              // format_type(oid, typmod), e.g. "character varying(10)"
     const pg::TypeInfo* type = nullptr; // the mapping's TypeInfo (ValueWriter::resolve)
-    std::string json_key;             // the name as a JSON string and ':', rendered once
+    std::string json_key;               // the name as a JSON string and ':', rendered once
 };
 
 struct RelationInfo {
     uint32_t oid = 0;
     std::string schema;
     std::string name;
-    char replica_identity = 'd';      // d default, n nothing, f full, i index
+    char replica_identity = 'd'; // d default, n nothing, f full, i index
     std::vector<ColumnInfo> columns;
-    std::string json_names;           // "schema":…,"table":… rendered once
+    std::string json_names; // "schema":…,"table":… rendered once
 };
 
 enum class ValueKind : char { Null = 'n', UnchangedToast = 'u', Text = 't' };
 
 struct Value {
     ValueKind kind = ValueKind::Null;
-    std::string_view text;            // PostgreSQL's text output; Text only
+    std::string_view text; // PostgreSQL's text output; Text only
 };
 
 enum class RowOp { Insert, Update, Delete };
@@ -58,8 +58,8 @@ enum class OldKind { None, Key, Full };
 struct RowChange {
     RowOp op = RowOp::Insert;
     const RelationInfo* relation = nullptr;
-    Lsn lsn;                          // the change's own WAL position
-    uint32_t seq = 0;                 // 0-based position of the record in its transaction
+    Lsn lsn;          // the change's own WAL position
+    uint32_t seq = 0; // 0-based position of the record in its transaction
     OldKind old_kind = OldKind::None;
     std::span<const Value> old_values; // one per relation column when old_kind != None
     std::span<const Value> new_values; // one per relation column (Insert, Update)
@@ -75,10 +75,10 @@ struct TruncateChange {
 
 struct MessageChange {
     Lsn lsn;
-    uint32_t seq = 0;                 // meaningful when transactional
+    uint32_t seq = 0; // meaningful when transactional
     bool transactional = false;
     std::string_view prefix;
-    std::string_view content;         // raw bytes; formats base64 them when not valid UTF-8
+    std::string_view content; // raw bytes; formats base64 them when not valid UTF-8
 };
 
 // Formats "2026-11-20T10:00:00.123456Z" from microseconds since 2000-01-01 UTC.

@@ -126,10 +126,18 @@ public:
         out += rel.json_names;
         out += ",\"replica_identity\":\"";
         switch (rel.replica_identity) {
-        case 'f': out += "full"; break;
-        case 'n': out += "nothing"; break;
-        case 'i': out += "index"; break;
-        default: out += "default"; break;
+        case 'f':
+            out += "full";
+            break;
+        case 'n':
+            out += "nothing";
+            break;
+        case 'i':
+            out += "index";
+            break;
+        default:
+            out += "default";
+            break;
         }
         out += "\",\"columns\":[";
         for (size_t i = 0; i < rel.columns.size(); ++i) {
@@ -175,8 +183,10 @@ private:
         if (!first) out += ',';
         first = false;
         out += column.json_key;
-        if (v.kind == ValueKind::Null) out += "null";
-        else m_values.append(out, *column.type, v.text);
+        if (v.kind == ValueKind::Null)
+            out += "null";
+        else
+            m_values.append(out, *column.type, v.text);
     }
 
     const ValueWriter& m_values;

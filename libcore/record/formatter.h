@@ -27,7 +27,8 @@ public:
     virtual void truncate(std::string& out, const TxnInfo& txn, const TruncateChange& change) = 0;
     // txn is null for a non-transactional message, which arrives outside any transaction (R13).
     virtual void message(std::string& out, const TxnInfo* txn, const MessageChange& change) = 0;
-    // A table's shape as the server sent it, before its first row in this session or after a change.
+    // A table's shape as the server sent it, before its first row in this session or after a
+    // change.
     virtual void relation(std::string& out, const TxnInfo& txn, const RelationInfo& relation) = 0;
     virtual void commit(std::string& out, const TxnInfo& txn) = 0;
 };

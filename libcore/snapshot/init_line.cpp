@@ -3,11 +3,10 @@
 
 #include "util/error.h"
 
-#include <nlohmann/json.hpp>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 namespace pgsync::snapshot {
 
@@ -19,8 +18,8 @@ const char* kExpected = "Pipe pgsync-init into pgsync-snapshot: pgsync-init --ho
 InitLine parse_init_line(std::string_view text) {
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object())
-        throw usage_error("standard input does not start with a pgsync-init line (not a JSON object)",
-                          kExpected);
+        throw usage_error(
+            "standard input does not start with a pgsync-init line (not a JSON object)", kExpected);
     InitLine line;
     auto get_string = [&](const char* key, bool required) -> std::optional<std::string> {
         auto it = j.find(key);
@@ -40,8 +39,7 @@ InitLine parse_init_line(std::string_view text) {
     std::string point = *get_string("consistent_point", true);
     auto lsn = Lsn::parse(point);
     if (!lsn)
-        throw usage_error("the pgsync-init line's consistent_point \"" + point +
-                              "\" is not an LSN",
+        throw usage_error("the pgsync-init line's consistent_point \"" + point + "\" is not an LSN",
                           kExpected);
     line.consistent_point = *lsn;
     line.snapshot = get_string("snapshot", false);

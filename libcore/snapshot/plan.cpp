@@ -18,9 +18,9 @@ struct PublicationTable {
 };
 
 std::vector<PublicationTable> publication_tables(pg::Connection& conn, const std::string& pub) {
-    pg::Result exists = conn.exec_params(
-        "SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1", {pub},
-        "could not look up the publication");
+    pg::Result exists =
+        conn.exec_params("SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1", {pub},
+                         "could not look up the publication");
     if (exists.rows() == 0)
         throw usage_error("publication \"" + pub + "\" does not exist",
                           "Create it with pgsync-init, or name the tables with --table.");
@@ -38,7 +38,8 @@ std::vector<PublicationTable> publication_tables(pg::Connection& conn, const std
             // attnames as a text[] literal; the server unnests it for us to avoid parsing here.
             pg::Result cols = conn.exec_params("SELECT unnest($1::text[])", {r.str(i, 2)});
             std::vector<std::string> names;
-            for (int k = 0; k < cols.rows(); ++k) names.push_back(cols.str(k, 0));
+            for (int k = 0; k < cols.rows(); ++k)
+                names.push_back(cols.str(k, 0));
             t.columns = std::move(names);
         }
         out.push_back(std::move(t));
@@ -56,7 +57,8 @@ TablePlan describe_table(pg::Connection& conn, const pg::ResolvedTable& table,
     pg::Result cols = conn.exec_params(
         "SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE attrelid = $1 "
         "AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
-        {std::to_string(table.oid)}, "could not read the columns of \"" + table.name.display() + "\"");
+        {std::to_string(table.oid)},
+        "could not read the columns of \"" + table.name.display() + "\"");
     for (int i = 0; i < cols.rows(); ++i) {
         std::string name = cols.str(i, 0);
         if (published && published->columns &&
@@ -98,13 +100,15 @@ Plan make_plan(pg::Connection& conn, const PlanRequest& request) {
 
     std::vector<pg::ResolvedTable> tables;
     if (!request.tables.empty()) {
-        for (const auto& t : request.tables) tables.push_back(pg::resolve_table(conn, t));
+        for (const auto& t : request.tables)
+            tables.push_back(pg::resolve_table(conn, t));
     } else {
         if (request.publication.empty())
             throw usage_error("no tables to read",
                               "Name tables with --table, a publication with --publication, or "
                               "pipe pgsync-init's line into standard input.");
-        for (const auto& p : published) tables.push_back(pg::resolve_table(conn, p.name.sql()));
+        for (const auto& p : published)
+            tables.push_back(pg::resolve_table(conn, p.name.sql()));
         if (tables.empty())
             log::warning("publication \"" + request.publication + "\" has no tables");
     }
@@ -123,9 +127,9 @@ Plan make_plan(pg::Connection& conn, const PlanRequest& request) {
             throw Error("table \"" + table.name.display() + "\" has no columns to read");
         const size_t index = plan.tables.size() - 1;
         for (auto& [relation, pages] : leaves(conn, table.oid)) {
-            uint64_t chunks = can_split ? std::min<uint64_t>(uint64_t(request.jobs) * 4,
-                                                             pages / kMinChunkPages)
-                                        : 1;
+            uint64_t chunks =
+                can_split ? std::min<uint64_t>(uint64_t(request.jobs) * 4, pages / kMinChunkPages)
+                          : 1;
             if (chunks <= 1) {
                 plan.items.push_back({index, relation, std::nullopt, std::nullopt});
                 continue;
@@ -152,7 +156,8 @@ std::string copy_sql(const TablePlan& table, const WorkItem& item) {
         where.push_back("ctid >= '(" + std::to_string(*item.first_page) + ",0)'::tid");
     if (item.end_page) where.push_back("ctid < '(" + std::to_string(*item.end_page) + ",0)'::tid");
     if (!table.row_filter.empty()) where.push_back("(" + table.row_filter + ")");
-    for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
+    for (size_t i = 0; i < where.size(); ++i)
+        sql += (i ? " AND " : " WHERE ") + where[i];
     sql += ") TO STDOUT";
     return sql;
 }

@@ -18,16 +18,16 @@ struct Column {
 };
 
 struct TablePlan {
-    pg::TableName name;              // as records name it (the partition root for partitions)
+    pg::TableName name; // as records name it (the partition root for partitions)
     uint32_t oid = 0;
-    std::vector<Column> columns;     // published columns in attnum order, no generated columns
-    std::string row_filter;          // the publication's WHERE (server text), or empty
-    double estimated_rows = -1;      // pg_class.reltuples (-1: unknown)
+    std::vector<Column> columns; // published columns in attnum order, no generated columns
+    std::string row_filter;      // the publication's WHERE (server text), or empty
+    double estimated_rows = -1;  // pg_class.reltuples (-1: unknown)
 };
 
 struct WorkItem {
-    size_t table = 0;                // index into Plan::tables
-    pg::TableName relation;          // the relation read: the table or one of its partitions
+    size_t table = 0;       // index into Plan::tables
+    pg::TableName relation; // the relation read: the table or one of its partitions
     std::optional<uint64_t> first_page, end_page; // ctid page range [first, end); end open if null
 };
 
@@ -37,9 +37,9 @@ struct Plan {
 };
 
 struct PlanRequest {
-    std::vector<std::string> tables;  // as the user typed them; empty: the publication's tables
-    std::string publication;          // for its table list, column lists and row filters
-    int jobs = 1;                     // > 1 splits big tables into ctid ranges
+    std::vector<std::string> tables; // as the user typed them; empty: the publication's tables
+    std::string publication;         // for its table list, column lists and row filters
+    int jobs = 1;                    // > 1 splits big tables into ctid ranges
 };
 
 Plan make_plan(pg::Connection& conn, const PlanRequest& request);

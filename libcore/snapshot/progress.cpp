@@ -1,9 +1,8 @@
 // Progress drawing: "\r" + one status line, erased before each finished-table line.
 #include "snapshot/progress.h"
 
-#include <unistd.h>
-
 #include <cstdio>
+#include <unistd.h>
 
 namespace pgsync::snapshot {
 namespace {
@@ -18,9 +17,12 @@ void write_stderr(const std::string& s) {
 
 std::string human(double v) {
     char buf[32];
-    if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
-    else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.0fk", v / 1e3);
-    else std::snprintf(buf, sizeof buf, "%.0f", v);
+    if (v >= 1e6)
+        std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
+    else if (v >= 1e4)
+        std::snprintf(buf, sizeof buf, "%.0fk", v / 1e3);
+    else
+        std::snprintf(buf, sizeof buf, "%.0f", v);
     return buf;
 }
 } // namespace
@@ -55,7 +57,8 @@ void Progress::table_started(size_t table) {
         t.started = std::chrono::steady_clock::now();
 }
 
-std::string Progress::format_table(const Table& t, std::chrono::steady_clock::time_point now) const {
+std::string Progress::format_table(const Table& t,
+                                   std::chrono::steady_clock::time_point now) const {
     double secs = std::chrono::duration<double>(now - t.started).count();
     double rows = double(t.rows.load());
     double rate = secs > 0 ? rows / secs : 0;
@@ -81,7 +84,8 @@ void Progress::item_finished(size_t table) {
     auto now = std::chrono::steady_clock::now();
     double secs = std::chrono::duration<double>(now - t.started).count();
     char buf[128];
-    std::snprintf(buf, sizeof buf, ": %llu rows in %.1f s", (unsigned long long)t.rows.load(), secs);
+    std::snprintf(buf, sizeof buf, ": %llu rows in %.1f s", (unsigned long long)t.rows.load(),
+                  secs);
     write_stderr("\r\033[K" + t.name + buf + "\n");
 }
 

@@ -10,11 +10,10 @@
 #include "snapshot/progress.h"
 #include "util/log.h"
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 namespace pgsync::snapshot {
@@ -23,8 +22,8 @@ namespace {
 constexpr size_t kFlushBytes = 256 * 1024; // a worker writes its buffer in chunks of whole lines
 
 struct TableLayout {
-    std::string prefix;                       // {"op":"read","schema":…,"table":…,"new":{
-    std::vector<std::string> keys;            // "col": per column, first without a comma
+    std::string prefix;            // {"op":"read","schema":…,"table":…,"new":{
+    std::vector<std::string> keys; // "col": per column, first without a comma
     std::vector<const pg::TypeInfo*> types;
 };
 
@@ -75,14 +74,16 @@ void read_item(pg::Connection& conn, Shared& shared, const WorkItem& item, std::
                         "\": " + conn.error_message());
         std::unique_ptr<char, void (*)(void*)> owned(data, &PQfreemem);
         if (!row.parse(std::string_view(data, size_t(len)), columns))
-            throw Error("could not read table \"" + table.name.display() +
-                        "\": a COPY row has " + std::to_string(row.size()) + " fields, expected " +
+            throw Error("could not read table \"" + table.name.display() + "\": a COPY row has " +
+                        std::to_string(row.size()) + " fields, expected " +
                         std::to_string(columns));
         buffer += layout.prefix;
         for (size_t i = 0; i < columns; ++i) {
             buffer += layout.keys[i];
-            if (row.is_null(i)) buffer += "null";
-            else shared.writer.append(buffer, *layout.types[i], row.value(i));
+            if (row.is_null(i))
+                buffer += "null";
+            else
+                shared.writer.append(buffer, *layout.types[i], row.value(i));
         }
         buffer += "}}\n";
         if (buffer.size() >= kFlushBytes) {
@@ -101,7 +102,8 @@ void read_item(pg::Connection& conn, Shared& shared, const WorkItem& item, std::
         pg::throw_result_error(conn.raw(), done,
                                "could not read table \"" + table.name.display() + "\"");
     PQclear(done);
-    while (PGresult* extra = PQgetResult(conn.raw())) PQclear(extra);
+    while (PGresult* extra = PQgetResult(conn.raw()))
+        PQclear(extra);
 }
 
 void worker_main(pg::Connection& conn, Shared& shared) {
@@ -157,7 +159,8 @@ SnapshotResult run_snapshot(const SnapshotOptions& options, OutputSink& out) {
     // Every connection sees the same snapshot before anything is read (S9).
     std::string consistent_point;
     if (options.init) {
-        for (auto& conn : conns) begin_snapshot_transaction(conn, *options.init->snapshot);
+        for (auto& conn : conns)
+            begin_snapshot_transaction(conn, *options.init->snapshot);
         consistent_point = options.init->consistent_point.str();
     } else {
         pg::Result r = conns[0].exec(
@@ -167,18 +170,21 @@ SnapshotResult run_snapshot(const SnapshotOptions& options, OutputSink& out) {
                 (jobs > 1 ? "pg_catalog.pg_export_snapshot()" : "NULL"),
             "could not start the snapshot transaction");
         consistent_point = r.str(0, 0);
-        for (int i = 1; i < jobs; ++i) begin_snapshot_transaction(conns[i], r.str(0, 1));
+        for (int i = 1; i < jobs; ++i)
+            begin_snapshot_transaction(conns[i], r.str(0, 1));
     }
     if (options.release_init) options.release_init();
 
     PlanRequest request{options.tables, options.publication, jobs};
-    if (request.publication.empty() && options.init) request.publication = options.init->publication;
+    if (request.publication.empty() && options.init)
+        request.publication = options.init->publication;
     Plan plan = make_plan(conns[0], request);
 
     pg::TypeCatalog catalog;
     std::vector<uint32_t> oids;
     for (const auto& t : plan.tables)
-        for (const auto& c : t.columns) oids.push_back(c.type_oid);
+        for (const auto& c : t.columns)
+            oids.push_back(c.type_oid);
     catalog.load(conns[0], oids);
     record::ValueWriter writer(catalog, {options.numbers_as_strings});
     std::vector<TableLayout> layouts = make_layouts(plan, writer);
@@ -189,17 +195,21 @@ SnapshotResult run_snapshot(const SnapshotOptions& options, OutputSink& out) {
         counters.back()->name = t.name.display();
         counters.back()->estimated_rows = t.estimated_rows;
     }
-    for (const auto& item : plan.items) ++counters[item.table]->items_left;
+    for (const auto& item : plan.items)
+        ++counters[item.table]->items_left;
 
     {
         Progress progress(counters, options.progress);
-        Shared shared{plan, layouts, writer, out, progress, counters, options.stop, {0}, {false}, {}, {}};
-        const int threads = int(std::min<size_t>(size_t(jobs), std::max<size_t>(plan.items.size(), 1)));
+        Shared shared{plan,         layouts, writer,  out, progress, counters,
+                      options.stop, {0},     {false}, {},  {}};
+        const int threads =
+            int(std::min<size_t>(size_t(jobs), std::max<size_t>(plan.items.size(), 1)));
         std::vector<std::thread> pool;
         for (int i = 1; i < threads; ++i)
             pool.emplace_back(worker_main, std::ref(conns[i]), std::ref(shared));
         worker_main(conns[0], shared);
-        for (auto& t : pool) t.join();
+        for (auto& t : pool)
+            t.join();
         if (shared.error) std::rethrow_exception(shared.error);
     }
     if (options.stop && *options.stop)
@@ -213,12 +223,12 @@ SnapshotResult run_snapshot(const SnapshotOptions& options, OutputSink& out) {
         result.rows[name] += counters[i]->rows.load();
         rows[name] = result.rows[name];
     }
-    nlohmann::ordered_json end = {{"op", "snapshot_end"},
-                                  {"consistent_point", consistent_point},
-                                  {"rows", rows}};
+    nlohmann::ordered_json end = {
+        {"op", "snapshot_end"}, {"consistent_point", consistent_point}, {"rows", rows}};
     out.write(end.dump() + "\n");
     out.sync();
-    for (auto& conn : conns) conn.exec("COMMIT");
+    for (auto& conn : conns)
+        conn.exec("COMMIT");
     return result;
 }
 

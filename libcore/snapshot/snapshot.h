@@ -21,8 +21,8 @@ struct SnapshotOptions {
     int jobs = 1;
     bool numbers_as_strings = false;
     bool progress = false;
-    std::optional<InitLine> init;           // from pgsync-init, when piped
-    std::function<void()> release_init;     // called once every worker has imported the snapshot
+    std::optional<InitLine> init;       // from pgsync-init, when piped
+    std::function<void()> release_init; // called once every worker has imported the snapshot
     const volatile std::sig_atomic_t* stop = nullptr;
 };
 

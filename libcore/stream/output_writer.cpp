@@ -51,7 +51,7 @@ void OutputWriter::drain() {
 void OutputWriter::run() {
     using Clock = std::chrono::steady_clock;
     std::deque<Chunk> batch;
-    Lsn unsynced;                 // the last commit written but not yet synced
+    Lsn unsynced; // the last commit written but not yet synced
     Clock::time_point last_sync{};
     for (;;) {
         bool queue_empty;
@@ -61,8 +61,10 @@ void OutputWriter::run() {
             m_idle.notify_all();
             // With written but unsynced commits, wake up to sync them even if nothing new comes.
             auto ready = [&] { return m_stop || !m_queue.empty(); };
-            if (unsynced.is_valid()) m_wake.wait_for(lock, std::chrono::milliseconds(100), ready);
-            else m_wake.wait(lock, ready);
+            if (unsynced.is_valid())
+                m_wake.wait_for(lock, std::chrono::milliseconds(100), ready);
+            else
+                m_wake.wait(lock, ready);
             if (m_stop) return;
             batch.swap(m_queue);
             m_busy = true;
@@ -84,7 +86,8 @@ void OutputWriter::run() {
             // fsync (a no-op unless the sink is a file) only for commits, like pg_recvlogical: at
             // most every 100 ms while output keeps coming, and always once the queue drains.
             const auto now = Clock::now();
-            if (unsynced.is_valid() && (queue_empty || now - last_sync >= std::chrono::milliseconds(100))) {
+            if (unsynced.is_valid() &&
+                (queue_empty || now - last_sync >= std::chrono::milliseconds(100))) {
                 m_sink.sync();
                 m_durable = unsynced.value();
                 unsynced = Lsn();

@@ -23,7 +23,8 @@ public:
     OutputWriter(OutputSink& sink, size_t max_queued_bytes);
     ~OutputWriter(); // stops the thread; what is still queued is dropped (not reported durable)
 
-    // Queues a chunk; commit_end is the end_lsn of the commit that ends it (invalid mid-transaction).
+    // Queues a chunk; commit_end is the end_lsn of the commit that ends it (invalid
+    // mid-transaction).
     void push(std::string&& chunk, Lsn commit_end);
     bool full() const { return m_queued_bytes.load() >= m_max_bytes; }
     // An empty buffer to fill with the next chunk: one the thread has written, if any.

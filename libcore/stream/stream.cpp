@@ -16,13 +16,12 @@
 #include "stream/slot_check.h"
 #include "util/log.h"
 
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <poll.h>
+#include <sys/socket.h>
 #include <thread>
 
 namespace pgsync::stream {
@@ -36,10 +35,14 @@ enum class SessionEnd { Endpos, Stopped };
 
 record::ValueKind value_kind(decode::ValueKind kind) {
     switch (kind) {
-    case decode::ValueKind::Null: return record::ValueKind::Null;
-    case decode::ValueKind::UnchangedToast: return record::ValueKind::UnchangedToast;
-    case decode::ValueKind::Text: return record::ValueKind::Text;
-    case decode::ValueKind::Binary: break;
+    case decode::ValueKind::Null:
+        return record::ValueKind::Null;
+    case decode::ValueKind::UnchangedToast:
+        return record::ValueKind::UnchangedToast;
+    case decode::ValueKind::Text:
+        return record::ValueKind::Text;
+    case decode::ValueKind::Binary:
+        break;
     }
     throw Error("pgoutput sent a binary value, but binary mode was not requested");
 }
@@ -65,7 +68,8 @@ public:
                 if (stop_requested()) return StreamEnd::Stopped;
                 ++failures;
                 const int delay = std::min(30, 1 << std::min(failures - 1, 5));
-                log::warning(std::string(e.what()) + "; reconnecting in " + std::to_string(delay) + " s");
+                log::warning(std::string(e.what()) + "; reconnecting in " + std::to_string(delay) +
+                             " s");
                 if (!sleep_unless_stopped(delay)) return StreamEnd::Stopped;
             }
         }
@@ -94,7 +98,8 @@ private:
         SlotState state = wait_for_free_slot(sql);
         pg::Connection repl = pg::Connection::open({m_options.conninfo, true, "pgsync-stream", {}});
         pg::SystemIdentity system = pg::identify_system(repl);
-        if (!m_system_id.empty() && (system.system_id != m_system_id || system.timeline != m_timeline))
+        if (!m_system_id.empty() &&
+            (system.system_id != m_system_id || system.timeline != m_timeline))
             throw Error("the server changed identity (system " + m_system_id + " timeline " +
                             std::to_string(m_timeline) + " is now system " + system.system_id +
                             " timeline " + std::to_string(system.timeline) + ")",
@@ -106,8 +111,12 @@ private:
         // Resume after what this process already handed to the writer; the server skips what the
         // slot confirmed anyway.
         Lsn start = std::max(m_options.start, m_last_pushed_commit);
-        pg::StartOptions start_options{m_options.slot, start, m_options.publications,
-                                       pg::newest_proto_version(repl.server_version()), true, true};
+        pg::StartOptions start_options{m_options.slot,
+                                       start,
+                                       m_options.publications,
+                                       pg::newest_proto_version(repl.server_version()),
+                                       true,
+                                       true};
         std::optional<pg::ReplicationStream> stream;
         try {
             stream.emplace(repl, start_options);
@@ -122,11 +131,13 @@ private:
                   std::to_string(start_options.proto_version) + ")");
         // Status goes out at least every third of wal_sender_timeout, even while the output queue
         // is full and the socket is left unread (S2).
-        m_status_interval = std::chrono::milliseconds(int64_t(m_options.status_interval_seconds * 1000));
+        m_status_interval =
+            std::chrono::milliseconds(int64_t(m_options.status_interval_seconds * 1000));
         std::string timeout = sql.query_value(
             "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'wal_sender_timeout'");
         if (!timeout.empty() && std::stoll(timeout) > 0)
-            m_status_interval = std::min(m_status_interval, std::chrono::milliseconds(std::stoll(timeout) / 3));
+            m_status_interval =
+                std::min(m_status_interval, std::chrono::milliseconds(std::stoll(timeout) / 3));
         m_buffer.clear();
         m_low_water = 1; // a new socket
         m_in_txn = false;
@@ -147,7 +158,8 @@ private:
                 throw Error("replication slot \"" + m_options.slot + "\" is active for PID " +
                                 state.active_pid,
                             "Another client is streaming from it. Stop that client, or if it is "
-                            "stuck, end it with SELECT pg_terminate_backend(" + state.active_pid + ").");
+                            "stuck, end it with SELECT pg_terminate_backend(" +
+                                state.active_pid + ").");
             log::warning("replication slot \"" + m_options.slot + "\" is active for PID " +
                          state.active_pid + "; retrying in " + std::to_string(delay) + " s");
             if (!sleep_unless_stopped(delay)) throw Error("interrupted while waiting for the slot");
@@ -184,7 +196,8 @@ private:
                     continue;
                 }
                 m_wal_end = std::max(m_wal_end, msg.wal_end);
-                if (handle_xlog(msg.data, msg.wal_start, sql)) return finish(stream, SessionEnd::Endpos);
+                if (handle_xlog(msg.data, msg.wal_start, sql))
+                    return finish(stream, SessionEnd::Endpos);
             }
             collect_acks(ack_mode);
             if (idle()) m_tracker.set_idle_position(m_wal_end);
@@ -202,16 +215,19 @@ private:
             set_receive_low_water(stream.socket(), busy ? 16384 : 1);
             pollfd fds[2] = {{stream.socket(), POLLIN, 0}, {-1, POLLIN, 0}};
             nfds_t n = 1;
-            if (m_ack_file && m_ack_file->poll_fd() >= 0) fds[n++] = {m_ack_file->poll_fd(), POLLIN, 0};
+            if (m_ack_file && m_ack_file->poll_fd() >= 0)
+                fds[n++] = {m_ack_file->poll_fd(), POLLIN, 0};
             if (m_writer.full()) fds[0].fd = -1; // backpressure: let TCP hold the rest
             ::poll(fds, n, busy ? 2 : 100);
-            if (fds[0].fd >= 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP))) stream.consume_input();
+            if (fds[0].fd >= 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)))
+                stream.consume_input();
         }
     }
 
     void set_receive_low_water(int socket, int bytes) {
         if (bytes == m_low_water) return;
-        if (::setsockopt(socket, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes) == 0) m_low_water = bytes;
+        if (::setsockopt(socket, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes) == 0)
+            m_low_water = bytes;
     }
 
     bool idle() const {
@@ -305,15 +321,20 @@ private:
                 return false;
             }
             // Changes of an in-progress transaction are kept, raw, until it commits (R6).
-            uint32_t sub = std::visit([](const auto& m) -> uint32_t {
-                if constexpr (requires { m.xid; }) return m.xid;
-                else return 0;
-            }, message);
+            uint32_t sub = std::visit(
+                [](const auto& m) -> uint32_t {
+                    if constexpr (requires { m.xid; })
+                        return m.xid;
+                    else
+                        return 0;
+                },
+                message);
             if (auto* lm = std::get_if<decode::LogicalMessage>(&message); lm && !lm->transactional)
                 return handle(message, wal_start, sql);
             // Stored with the change's LSN in front, so replayed records keep their own "lsn".
             std::string stored(8, '\0');
-            for (int i = 0; i < 8; ++i) stored[size_t(i)] = char(wal_start.value() >> (56 - 8 * i));
+            for (int i = 0; i < 8; ++i)
+                stored[size_t(i)] = char(wal_start.value() >> (56 - 8 * i));
             stored.append(data);
             m_buffer.append(m_stream_xid, sub ? sub : m_stream_xid, stored);
             return false;
@@ -344,19 +365,23 @@ private:
         return m_options.endpos.is_valid() && m_txn.end_lsn >= m_options.endpos;
     }
     bool on(const decode::Origin&, Lsn, pg::Connection&) { return false; }
-    bool on(const decode::Type&, Lsn, pg::Connection&) { return false; } // types come from the catalog
+    bool on(const decode::Type&, Lsn, pg::Connection&) {
+        return false;
+    } // types come from the catalog
     bool on(const decode::Relation& m, Lsn, pg::Connection& sql) {
         auto applied = m_relations.apply(m, sql);
         if (applied.changed) m_formatter->relation(m_output, m_txn, *applied.info);
         return false;
     }
-    void fill(const decode::Tuple& tuple, std::vector<record::Value>& out, const record::RelationInfo& rel) {
+    void fill(const decode::Tuple& tuple, std::vector<record::Value>& out,
+              const record::RelationInfo& rel) {
         if (tuple.size() != rel.columns.size())
             throw Error("pgoutput sent " + std::to_string(tuple.size()) + " columns for \"" +
                         rel.schema + "." + rel.name + "\", which has " +
                         std::to_string(rel.columns.size()));
         out.resize(tuple.size());
-        for (size_t i = 0; i < tuple.size(); ++i) out[i] = {value_kind(tuple[i].kind), tuple[i].data};
+        for (size_t i = 0; i < tuple.size(); ++i)
+            out[i] = {value_kind(tuple[i].kind), tuple[i].data};
     }
     bool on(const decode::Insert& m, Lsn lsn, pg::Connection&) {
         const auto& rel = m_relations.get(m.relation);
@@ -367,7 +392,7 @@ private:
     bool on(const decode::Update& m, Lsn lsn, pg::Connection&) {
         const auto& rel = m_relations.get(m.relation);
         fill(m.new_tuple, m_new, rel);
-        record::OldKind kind = m.old_kind == 'O' ? record::OldKind::Full
+        record::OldKind kind = m.old_kind == 'O'   ? record::OldKind::Full
                                : m.old_kind == 'K' ? record::OldKind::Key
                                                    : record::OldKind::None;
         if (kind != record::OldKind::None) fill(m.old_tuple, m_old, rel);
@@ -388,7 +413,8 @@ private:
     }
     bool on(const decode::Truncate& m, Lsn lsn, pg::Connection&) {
         record::TruncateChange change{lsn, m_seq++, {}, m.cascade(), m.restart_identity()};
-        for (uint32_t oid : m.relations) change.relations.push_back(&m_relations.get(oid));
+        for (uint32_t oid : m.relations)
+            change.relations.push_back(&m_relations.get(oid));
         m_formatter->truncate(m_output, m_txn, change);
         return false;
     }
@@ -423,7 +449,8 @@ private:
         m_formatter->begin(m_output, m_txn);
         m_buffer.replay(m.xid, [&](std::string_view stored) {
             uint64_t lsn = 0;
-            for (int i = 0; i < 8; ++i) lsn = (lsn << 8) | uint8_t(stored[size_t(i)]);
+            for (int i = 0; i < 8; ++i)
+                lsn = (lsn << 8) | uint8_t(stored[size_t(i)]);
             decode::Message message = decode::parse_message(stored.substr(8), true);
             handle(message, Lsn(lsn), sql);
         });
@@ -436,14 +463,15 @@ private:
     pg::TypeCatalog m_catalog;
     record::ValueWriter m_values;
     decode::RelationCache m_relations;
-    std::unique_ptr<record::Formatter> m_formatter; // made at the first connection (needs its database)
+    std::unique_ptr<record::Formatter>
+        m_formatter; // made at the first connection (needs its database)
     OutputWriter m_writer;
     decode::TxnBuffer m_buffer;
     ack::AckTracker m_tracker;
     std::optional<ack::AckFile> m_ack_file;
 
-    std::string m_output;                 // lines not yet handed to the writer
-    std::deque<Lsn> m_pushed_commits;     // handed to the writer, not yet reported durable
+    std::string m_output;             // lines not yet handed to the writer
+    std::deque<Lsn> m_pushed_commits; // handed to the writer, not yet reported durable
     Lsn m_last_pushed_commit;
     Lsn m_pending_ack;
     Lsn m_last_confirmed;

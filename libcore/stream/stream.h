@@ -15,13 +15,13 @@ struct StreamOptions {
     std::string conninfo;
     std::string slot;
     std::vector<std::string> publications;
-    std::string ack_file;            // empty: confirm what is written (stdout) or fsynced (file)
+    std::string ack_file; // empty: confirm what is written (stdout) or fsynced (file)
     std::string format = "native";
-    Lsn start;                       // 0/0: the slot's confirmed position
-    Lsn endpos;                      // invalid: stream until stopped
-    bool no_loop = false;            // exit on connection loss instead of reconnecting
+    Lsn start;            // 0/0: the slot's confirmed position
+    Lsn endpos;           // invalid: stream until stopped
+    bool no_loop = false; // exit on connection loss instead of reconnecting
     double status_interval_seconds = 10;
-    std::string spill_dir;           // large streamed transactions spill here
+    std::string spill_dir; // large streamed transactions spill here
     size_t memory_budget_bytes = 16u << 20;
     size_t max_queued_bytes = 8u << 20; // output not yet written before reading pauses
     const volatile std::sig_atomic_t* stop = nullptr;   // SIGINT/SIGTERM

@@ -2,11 +2,10 @@
 // lines from several threads never interleave.
 #include "util/log.h"
 
-#include <nlohmann/json.hpp>
-#include <unistd.h>
-
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <unistd.h>
 
 namespace pgsync::log {
 namespace {
@@ -16,10 +15,14 @@ std::atomic<bool> g_json{false};
 
 const char* level_word(Level level) {
     switch (level) {
-    case Level::Error: return "error";
-    case Level::Warning: return "warning";
-    case Level::Info: return "info";
-    case Level::Debug: return "debug";
+    case Level::Error:
+        return "error";
+    case Level::Warning:
+        return "warning";
+    case Level::Info:
+        return "info";
+    case Level::Debug:
+        return "debug";
     }
     return "info";
 }
@@ -34,16 +37,25 @@ void write_all(const std::string& line) {
 }
 } // namespace
 
-void set_program(std::string_view program) { g_program = std::string(program); }
-void set_level(Level level) { g_level = static_cast<int>(level); }
-void set_json(bool json) { g_json = json; }
-Level level() { return static_cast<Level>(g_level.load()); }
+void set_program(std::string_view program) {
+    g_program = std::string(program);
+}
+void set_level(Level level) {
+    g_level = static_cast<int>(level);
+}
+void set_json(bool json) {
+    g_json = json;
+}
+Level level() {
+    return static_cast<Level>(g_level.load());
+}
 
 void write(Level level, std::string_view message, std::string_view hint) {
     if (static_cast<int>(level) > g_level.load()) return;
     std::string line;
     if (g_json) {
-        nlohmann::json j = {{"program", g_program}, {"level", level_word(level)},
+        nlohmann::json j = {{"program", g_program},
+                            {"level", level_word(level)},
                             {"message", std::string(message)}};
         if (!hint.empty()) j["hint"] = std::string(hint);
         line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -16,11 +16,17 @@ Level level();
 
 void write(Level level, std::string_view message, std::string_view hint = {});
 
-inline void error(std::string_view m, std::string_view hint = {}) { write(Level::Error, m, hint); }
+inline void error(std::string_view m, std::string_view hint = {}) {
+    write(Level::Error, m, hint);
+}
 inline void warning(std::string_view m, std::string_view hint = {}) {
     write(Level::Warning, m, hint);
 }
-inline void info(std::string_view m) { write(Level::Info, m); }
-inline void debug(std::string_view m) { write(Level::Debug, m); }
+inline void info(std::string_view m) {
+    write(Level::Info, m);
+}
+inline void debug(std::string_view m) {
+    write(Level::Debug, m);
+}
 
 } // namespace pgsync::log

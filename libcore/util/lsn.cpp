@@ -21,9 +21,7 @@ std::optional<Lsn> Lsn::parse(std::string_view text) {
 
 void Lsn::append_to(std::string& out) const {
     char buf[20];
-    auto put = [&](char* at, uint32_t v) {
-        return std::to_chars(at, buf + sizeof buf, v, 16).ptr;
-    };
+    auto put = [&](char* at, uint32_t v) { return std::to_chars(at, buf + sizeof buf, v, 16).ptr; };
     char* p = put(buf, uint32_t(m_value >> 32));
     *p++ = '/';
     p = put(p, uint32_t(m_value & 0xffffffffu));
@@ -34,7 +32,8 @@ void Lsn::append_to(std::string& out) const {
 
 std::string Lsn::str() const {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%X/%X", unsigned(m_value >> 32), unsigned(m_value & 0xffffffffu));
+    std::snprintf(buf, sizeof buf, "%X/%X", unsigned(m_value >> 32),
+                  unsigned(m_value & 0xffffffffu));
     return buf;
 }
 

@@ -3,18 +3,19 @@
 
 #include "util/error.h"
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <chrono>
-#include <cstring>
-
 namespace pgsync {
 
-OutputSink OutputSink::to_fd(int fd, std::string name) { return OutputSink(fd, false, std::move(name)); }
+OutputSink OutputSink::to_fd(int fd, std::string name) {
+    return OutputSink(fd, false, std::move(name));
+}
 
 OutputSink OutputSink::to_file(const std::string& path) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -74,8 +75,7 @@ void OutputSink::sync() {
     std::lock_guard lock(m_mutex);
     struct stat st {};
     if (fstat(m_fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
-    if (::fsync(m_fd) != 0)
-        throw Error("could not fsync " + m_name + ": " + std::strerror(errno));
+    if (::fsync(m_fd) != 0) throw Error("could not fsync " + m_name + ": " + std::strerror(errno));
 }
 
 bool OutputSink::is_pipe() const {
@@ -92,7 +92,8 @@ OutputSink::WaitResult OutputSink::wait_reader_closed(double timeout_seconds,
         if (stop && *stop) return WaitResult::Stopped;
         int wait_ms = 250;
         if (timeout_seconds > 0) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
             if (left.count() <= 0) return WaitResult::TimedOut;
             wait_ms = int(std::min<int64_t>(left.count(), wait_ms));
         }

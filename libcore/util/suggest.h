@@ -12,7 +12,8 @@ namespace pgsync {
 int edit_distance(std::string_view a, std::string_view b);
 
 // The candidate nearest to word within max_distance (ties: the first), or nullopt.
-std::optional<std::string> closest_word(std::string_view word, const std::vector<std::string>& candidates,
+std::optional<std::string> closest_word(std::string_view word,
+                                        const std::vector<std::string>& candidates,
                                         int max_distance = 2);
 
 } // namespace pgsync

@@ -1,12 +1,11 @@
 // pgsync_test_consumer OUT ACK: the at-least-once consumer of the chaos test. Reads records on
 // stdin, keeps a transaction's lines until its commit, appends them to OUT and fsyncs, and only
 // then appends the commit's end_lsn to ACK. Killed at any moment, it loses nothing acknowledged.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
+#include <fcntl.h>
 #include <iostream>
 #include <string>
+#include <unistd.h>
 
 namespace {
 bool write_all(int fd, const std::string& s) {
@@ -36,7 +35,8 @@ int main(int argc, char** argv) {
         const std::string key = "\"end_lsn\":\"";
         size_t at = line.find(key);
         if (at == std::string::npos) return 1;
-        std::string end = line.substr(at + key.size(), line.find('"', at + key.size()) - at - key.size());
+        std::string end =
+            line.substr(at + key.size(), line.find('"', at + key.size()) - at - key.size());
         if (!write_all(out, txn) || fsync(out) != 0) return 1;
         if (!write_all(ack, end + "\n")) return 1;
         txn.clear();

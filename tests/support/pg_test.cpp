@@ -1,11 +1,10 @@
 // Test database helpers.
 #include "pg_test.h"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
+#include <unistd.h>
 
 namespace pgsync::test {
 
@@ -33,8 +32,10 @@ std::string unique_name(const std::string& prefix) {
 std::string shell_quote(const std::string& s) {
     std::string out = "'";
     for (char c : s) {
-        if (c == '\'') out += "'\\''";
-        else out += c;
+        if (c == '\'')
+            out += "'\\''";
+        else
+            out += c;
     }
     return out + "'";
 }
@@ -58,7 +59,9 @@ PrivateCluster::PrivateCluster(const std::string& extra_conf)
     m_dsn = "host=127.0.0.1 port=" + port + " user=postgres dbname=postgres";
 }
 
-PrivateCluster::~PrivateCluster() { run_process({harness_path(), "stop", m_dir}); }
+PrivateCluster::~PrivateCluster() {
+    run_process({harness_path(), "stop", m_dir});
+}
 
 pg::Connection PrivateCluster::connect() const {
     return pg::Connection::open({m_dsn, false, "pgsync-tests", {}});

@@ -1,17 +1,16 @@
 // fork/exec with pipes and a poll loop, so large outputs never deadlock and time limits hold.
 #include "process.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdexcept>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace pgsync::test {
 
@@ -26,7 +25,9 @@ std::string tool_path(const std::string& name) {
     return env_or("PGSYNC_BIN_DIR", PGSYNC_BIN_DIR_DEFAULT) + "/" + name;
 }
 
-std::string harness_path() { return env_or("PGSYNC_HARNESS", PGSYNC_HARNESS_DEFAULT); }
+std::string harness_path() {
+    return env_or("PGSYNC_HARNESS", PGSYNC_HARNESS_DEFAULT);
+}
 
 std::string test_tmp_dir() {
     std::string dir = env_or("PGSYNC_TEST_TMP", PGSYNC_TEST_TMP_DEFAULT);
@@ -46,11 +47,14 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
         dup2(out_pipe[1], 1);
         dup2(err_pipe[1], 2);
         for (const auto& [k, v] : options.env) {
-            if (v.empty()) unsetenv(k.c_str());
-            else setenv(k.c_str(), v.c_str(), 1);
+            if (v.empty())
+                unsetenv(k.c_str());
+            else
+                setenv(k.c_str(), v.c_str(), 1);
         }
         std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (const auto& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         execvp(args[0], args.data());
         dprintf(2, "exec %s failed: %s\n", args[0], strerror(errno));
@@ -105,7 +109,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
             char buf[65536];
             ssize_t r = read(fds[i].fd, buf, sizeof buf);
             std::string& sink = fds[i].fd == out_fd ? result.out : result.err;
-            if (r > 0) sink.append(buf, size_t(r));
+            if (r > 0)
+                sink.append(buf, size_t(r));
             else {
                 close(fds[i].fd);
                 (fds[i].fd == out_fd ? out_fd : err_fd) = -1;
@@ -117,8 +122,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
     if (in_fd >= 0) close(in_fd);
     int status = 0;
     waitpid(pid, &status, 0);
-    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+    if (WIFEXITED(status))
+        result.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        result.signal = WTERMSIG(status);
     return result;
 }
 
@@ -130,9 +137,11 @@ ProcessResult run_shell(const std::string& command, const ProcessOptions& option
 
 namespace pgsync::test {
 
-LiveProcess::LiveProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+LiveProcess::LiveProcess(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env) {
     int out_pipe[2], err_pipe[2];
-    if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) throw std::runtime_error("pipe failed");
+    if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))
+        throw std::runtime_error("pipe failed");
     m_pid = fork();
     if (m_pid < 0) throw std::runtime_error("fork failed");
     if (m_pid == 0) {
@@ -141,9 +150,11 @@ LiveProcess::LiveProcess(const std::vector<std::string>& argv, const std::map<st
         dup2(devnull, 0);
         dup2(out_pipe[1], 1);
         dup2(err_pipe[1], 2);
-        for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+        for (const auto& [k, v] : env)
+            setenv(k.c_str(), v.c_str(), 1);
         std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (const auto& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         execvp(args[0], args.data());
         _exit(127);
@@ -171,8 +182,10 @@ void LiveProcess::pump(int timeout_ms) {
     char buf[65536];
     if (fds[0].revents) {
         ssize_t n = read(m_out, buf, sizeof buf);
-        if (n > 0) m_out_buffer.append(buf, size_t(n));
-        else if (n == 0) m_out_closed = true;
+        if (n > 0)
+            m_out_buffer.append(buf, size_t(n));
+        else if (n == 0)
+            m_out_closed = true;
     }
     if (fds[1].revents) {
         ssize_t n = read(m_err, buf, sizeof buf);
@@ -181,7 +194,8 @@ void LiveProcess::pump(int timeout_ms) {
 }
 
 std::optional<std::string> LiveProcess::read_line(double timeout_seconds) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
     for (;;) {
         size_t nl = m_out_buffer.find('\n');
         if (nl != std::string::npos) {
@@ -190,7 +204,9 @@ std::optional<std::string> LiveProcess::read_line(double timeout_seconds) {
             return line;
         }
         if (m_out_closed) return std::nullopt;
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
         if (left <= 0) return std::nullopt;
         pump(int(std::min<long long>(left, 100)));
     }
@@ -201,7 +217,8 @@ void LiveProcess::signal(int sig) {
 }
 
 int LiveProcess::wait(double timeout_seconds) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
     while (!m_exited) {
         int status = 0;
         pid_t r = waitpid(m_pid, &status, WNOHANG);

@@ -10,7 +10,7 @@
 namespace pgsync::test {
 
 struct ProcessResult {
-    int exit_code = -1;      // -1 when killed by a signal or the time limit
+    int exit_code = -1; // -1 when killed by a signal or the time limit
     int signal = 0;
     bool timed_out = false;
     std::string out;
@@ -19,8 +19,8 @@ struct ProcessResult {
 
 struct ProcessOptions {
     std::string stdin_data;
-    bool close_stdin = true;                   // stdin is /dev/null when stdin_data is empty
-    std::map<std::string, std::string> env;    // added to (or replacing in) the environment
+    bool close_stdin = true;                // stdin is /dev/null when stdin_data is empty
+    std::map<std::string, std::string> env; // added to (or replacing in) the environment
     double timeout_seconds = 60;
 };
 
@@ -43,7 +43,8 @@ namespace pgsync::test {
 // A process the test talks to while it runs: its stdout read line by line, stderr collected.
 class LiveProcess {
 public:
-    LiveProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+    LiveProcess(const std::vector<std::string>& argv,
+                const std::map<std::string, std::string>& env = {});
     ~LiveProcess(); // kills it (SIGKILL) if still running
     LiveProcess(const LiveProcess&) = delete;
     LiveProcess& operator=(const LiveProcess&) = delete;

@@ -6,7 +6,6 @@
 #include "process.h"
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -31,6 +30,7 @@ ProcessResult stream_to_now(pg::Connection& db, const StreamFixture& fixture,
 
 std::vector<nlohmann::json> parse_ndjson(const std::string& text);
 // The records of one kind ("insert", "commit", …) in order.
-std::vector<nlohmann::json> records_of(const std::vector<nlohmann::json>& records, const std::string& op);
+std::vector<nlohmann::json> records_of(const std::vector<nlohmann::json>& records,
+                                       const std::string& op);
 
 } // namespace pgsync::test

@@ -61,7 +61,8 @@ TEST_CASE("pgsync-init without tables or --all-tables is a usage error", "[tool]
 }
 
 TEST_CASE("pgsync-init rejects --table together with --all-tables", "[tool][init]") {
-    auto r = run_process({tool_path("pgsync-init"), "-S", "s", "-P", "p", "-t", "x", "--all-tables"});
+    auto r =
+        run_process({tool_path("pgsync-init"), "-S", "s", "-P", "p", "-t", "x", "--all-tables"});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("excludes") != std::string::npos);
 }
@@ -84,9 +85,12 @@ TEST_CASE("a malformed connection string exits 2 and names the problem", "[tool]
     for (const char* tool : kTools) {
         INFO(tool);
         std::vector<std::string> args = {tool_path(tool), "-d", "host='unterminated"};
-        if (std::string(tool) == "pgsync-init") args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
-        else if (std::string(tool) == "pgsync-stream") args.insert(args.end(), {"-S", "s", "-P", "p", "--no-loop"});
-        else args.insert(args.end(), {"-t", "x", "--no-init-line"});
+        if (std::string(tool) == "pgsync-init")
+            args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
+        else if (std::string(tool) == "pgsync-stream")
+            args.insert(args.end(), {"-S", "s", "-P", "p", "--no-loop"});
+        else
+            args.insert(args.end(), {"-t", "x", "--no-init-line"});
         auto r = run_process(args);
         CHECK(r.exit_code == 2);
         CHECK(r.err.find("invalid connection string") != std::string::npos);
@@ -99,9 +103,12 @@ TEST_CASE("an unreachable server exits 1 with a connection hint", "[tool]") {
         INFO(tool);
         std::vector<std::string> args = {tool_path(tool), "-d",
                                          "host=/nonexistent-socket-dir port=1 dbname=x"};
-        if (std::string(tool) == "pgsync-init") args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
-        else if (std::string(tool) == "pgsync-stream") args.insert(args.end(), {"-S", "s", "-P", "p", "--no-loop"});
-        else args.insert(args.end(), {"-t", "x", "--no-init-line"});
+        if (std::string(tool) == "pgsync-init")
+            args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
+        else if (std::string(tool) == "pgsync-stream")
+            args.insert(args.end(), {"-S", "s", "-P", "p", "--no-loop"});
+        else
+            args.insert(args.end(), {"-t", "x", "--no-init-line"});
         auto r = run_process(args);
         CHECK(r.exit_code == 1);
         CHECK(r.err.find("could not connect to the database") != std::string::npos);
@@ -109,28 +116,34 @@ TEST_CASE("an unreachable server exits 1 with a connection hint", "[tool]") {
     }
 }
 
-TEST_CASE("pgsync-snapshot rejects a pipe that does not carry a pgsync-init line", "[tool][snapshot]") {
+TEST_CASE("pgsync-snapshot rejects a pipe that does not carry a pgsync-init line",
+          "[tool][snapshot]") {
     ProcessOptions garbage;
     garbage.stdin_data = "this is not json\n";
-    auto r = run_process({tool_path("pgsync-snapshot"), "-d", "host=/nonexistent", "-t", "x"}, garbage);
+    auto r =
+        run_process({tool_path("pgsync-snapshot"), "-d", "host=/nonexistent", "-t", "x"}, garbage);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("does not start with a pgsync-init line") != std::string::npos);
 
     ProcessOptions no_snapshot;
     no_snapshot.stdin_data =
-        R"({"slot":"s","publication":"p","consistent_point":"0/1","snapshot":null})" "\n";
-    r = run_process({tool_path("pgsync-snapshot"), "-d", "host=/nonexistent", "-t", "x"}, no_snapshot);
+        R"({"slot":"s","publication":"p","consistent_point":"0/1","snapshot":null})"
+        "\n";
+    r = run_process({tool_path("pgsync-snapshot"), "-d", "host=/nonexistent", "-t", "x"},
+                    no_snapshot);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("carries no snapshot") != std::string::npos);
 
     ProcessOptions bad_lsn;
-    bad_lsn.stdin_data = R"({"consistent_point":"zz","snapshot":"x"})" "\n";
+    bad_lsn.stdin_data = R"({"consistent_point":"zz","snapshot":"x"})"
+                         "\n";
     r = run_process({tool_path("pgsync-snapshot"), "-d", "host=/nonexistent", "-t", "x"}, bad_lsn);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("is not an LSN") != std::string::npos);
 }
 
-TEST_CASE("pgsync-stream rejects bad LSNs, formats and missing options with exit 2", "[tool][stream]") {
+TEST_CASE("pgsync-stream rejects bad LSNs, formats and missing options with exit 2",
+          "[tool][stream]") {
     const std::string tool = tool_path("pgsync-stream");
     auto r = run_process({tool, "-S", "s", "-P", "p", "--endpos", "12"});
     CHECK(r.exit_code == 2);
@@ -151,8 +164,8 @@ TEST_CASE("pgsync-stream rejects bad LSNs, formats and missing options with exit
 }
 
 TEST_CASE("pgsync-stream's ack file must be a regular file or a FIFO", "[tool][stream]") {
-    auto r = run_process({tool_path("pgsync-stream"), "-d", "host=/nonexistent", "-S", "s", "-P", "p",
-                          "--ack-file", "/", "--no-loop"});
+    auto r = run_process({tool_path("pgsync-stream"), "-d", "host=/nonexistent", "-S", "s", "-P",
+                          "p", "--ack-file", "/", "--no-loop"});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("\"/\"") != std::string::npos);
 }

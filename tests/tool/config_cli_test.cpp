@@ -5,9 +5,8 @@
 #include "process.h"
 
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 using namespace pgsync::test;
 
@@ -17,8 +16,9 @@ std::string write_file(const std::string& name, const std::string& text) {
     std::ofstream(path) << text;
     return path;
 }
-const char* kGood = "source:\n  dsn: \"host=db user=sync password=hunter2 dbname=app\"\n  slot: app_slot\n"
-                    "  publication: app_pub\ntables:\n  - name: public.messages\n";
+const char* kGood =
+    "source:\n  dsn: \"host=db user=sync password=hunter2 dbname=app\"\n  slot: app_slot\n"
+    "  publication: app_pub\ntables:\n  - name: public.messages\n";
 const char* kBad = "source:\n  publicaton: p\nsnapshot:\n  jobs: many\n";
 } // namespace
 
@@ -31,14 +31,16 @@ TEST_CASE("pgsync-config suggests the command a typo meant", "[tool][config]") {
     CHECK(none.exit_code == 2);
 }
 
-TEST_CASE("validate exits 0 for a valid file and 2 with every problem of an invalid one", "[tool][config]") {
+TEST_CASE("validate exits 0 for a valid file and 2 with every problem of an invalid one",
+          "[tool][config]") {
     auto ok = run_process({tool_path("pgsync-config"), "validate", write_file("good", kGood)});
     CHECK(ok.exit_code == 0);
     CHECK(ok.out.empty());
     const std::string bad = write_file("bad", kBad);
     auto r = run_process({tool_path("pgsync-config"), "validate", bad});
     CHECK(r.exit_code == 2);
-    CHECK(r.err.find(bad + ":2:3: error: unknown key \"publicaton\" in \"source\"") != std::string::npos);
+    CHECK(r.err.find(bad + ":2:3: error: unknown key \"publicaton\" in \"source\"") !=
+          std::string::npos);
     CHECK(r.err.find("hint: Did you mean \"publication\"?") != std::string::npos);
     CHECK(r.err.find(bad + ":4:9: error: ") != std::string::npos); // jobs: many, in the same run
 }
@@ -55,7 +57,8 @@ TEST_CASE("validate --format json prints the diagnostics as JSON on stdout", "[t
     CHECK(j[0]["column"] == 3);
     CHECK(j[0]["severity"] == "error");
     CHECK(j[0]["message"] == "unknown key \"publicaton\" in \"source\"");
-    auto ok = run_process({tool_path("pgsync-config"), "validate", "--format", "json", write_file("g", kGood)});
+    auto ok = run_process(
+        {tool_path("pgsync-config"), "validate", "--format", "json", write_file("g", kGood)});
     CHECK(ok.exit_code == 0);
     CHECK(nlohmann::json::parse(ok.out) == nlohmann::json::array());
 }
@@ -72,7 +75,8 @@ TEST_CASE("show prints the effective configuration with the password masked", "[
     CHECK(plain.out.find("hunter2") != std::string::npos);
 }
 
-TEST_CASE("init writes a starting file that validates, and will not overwrite without --force", "[tool][config]") {
+TEST_CASE("init writes a starting file that validates, and will not overwrite without --force",
+          "[tool][config]") {
     auto r = run_process({tool_path("pgsync-config"), "init"});
     REQUIRE(r.exit_code == 0);
     const std::string path = write_file("init", r.out);
@@ -84,7 +88,8 @@ TEST_CASE("init writes a starting file that validates, and will not overwrite wi
     CHECK(run_process({tool_path("pgsync-config"), "init", "--force", path}).exit_code == 0);
 }
 
-TEST_CASE("every tool refuses an invalid --config file with exit 2 and its diagnostics", "[tool][config]") {
+TEST_CASE("every tool refuses an invalid --config file with exit 2 and its diagnostics",
+          "[tool][config]") {
     const std::string bad = write_file("badtool", kBad);
     for (const char* tool : {"pgsync-init", "pgsync-snapshot", "pgsync-stream"}) {
         INFO(tool);
@@ -97,7 +102,8 @@ TEST_CASE("every tool refuses an invalid --config file with exit 2 and its diagn
         CHECK(r.err.find("publicaton") != std::string::npos);
         CHECK(r.out.empty());
     }
-    auto missing = run_process({tool_path("pgsync-stream"), "--config", "/nonexistent/pgsync.yaml", "-S", "s", "-P", "p"});
+    auto missing = run_process(
+        {tool_path("pgsync-stream"), "--config", "/nonexistent/pgsync.yaml", "-S", "s", "-P", "p"});
     CHECK(missing.exit_code == 2);
     CHECK(missing.err.find("/nonexistent/pgsync.yaml") != std::string::npos);
 }

@@ -9,10 +9,9 @@
 #include "util/log.h"
 #include "util/suggest.h"
 
-#include <sys/stat.h>
-
 #include <fstream>
 #include <iostream>
+#include <sys/stat.h>
 
 namespace {
 
@@ -31,7 +30,8 @@ constexpr Command kCommands[] = {
 void check_command(int argc, char** argv) {
     if (argc < 2 || argv[1][0] == '-') return;
     std::vector<std::string> names;
-    for (const auto& c : kCommands) names.emplace_back(c.name);
+    for (const auto& c : kCommands)
+        names.emplace_back(c.name);
     for (const auto& n : names)
         if (n == argv[1]) return;
     auto near = pgsync::closest_word(argv[1], names);
@@ -41,12 +41,13 @@ void check_command(int argc, char** argv) {
 }
 
 // Checks the database behind each valid file; returns true when some check failed.
-bool check_databases(const std::vector<pgsync::config::Config>& configs, const std::string& dsn_flag,
-                     bool json) {
+bool check_databases(const std::vector<pgsync::config::Config>& configs,
+                     const std::string& dsn_flag, bool json) {
     bool failed = false;
     for (const auto& config : configs) {
         const std::string dsn = dsn_flag.empty() ? config.resolved_dsn() : dsn_flag;
-        pgsync::pg::Connection conn = pgsync::pg::Connection::open({dsn, false, "pgsync-config", {}});
+        pgsync::pg::Connection conn =
+            pgsync::pg::Connection::open({dsn, false, "pgsync-config", {}});
         auto results = pgsync::config::check_database(conn, config);
         std::cout << (json ? pgsync::config::format_checks_json(results)
                            : pgsync::config::format_checks_text(results));
@@ -73,12 +74,14 @@ int main(int argc, char** argv) {
         bool check_db = false, no_mask = false, force = false;
         auto* validate = app.add_subcommand(kCommands[0].name, kCommands[0].summary);
         validate->add_option("files", files, "Configuration files")->required();
-        validate->add_option("--format", format, "Diagnostics format")->check(CLI::IsMember({"text", "json"}));
+        validate->add_option("--format", format, "Diagnostics format")
+            ->check(CLI::IsMember({"text", "json"}));
         validate->add_flag("--check-db", check_db, "Also connect and check the database");
         validate->add_option("-d,--dbname", dsn, "Connection string (overrides source.dsn)");
         auto* doctor = app.add_subcommand(kCommands[1].name, kCommands[1].summary);
         doctor->add_option("file", files, "Configuration file")->required()->expected(1);
-        doctor->add_option("--format", format, "Report format")->check(CLI::IsMember({"text", "json"}));
+        doctor->add_option("--format", format, "Report format")
+            ->check(CLI::IsMember({"text", "json"}));
         doctor->add_option("-d,--dbname", dsn, "Connection string (overrides source.dsn)");
         auto* show = app.add_subcommand(kCommands[2].name, kCommands[2].summary);
         show->add_option("file", files, "Configuration file")->required()->expected(1);
@@ -119,14 +122,18 @@ int main(int argc, char** argv) {
         std::vector<pgsync::config::Config> valid;
         for (const auto& file : files) {
             auto result = pgsync::config::load_file(file);
-            if (!pgsync::config::has_errors(result.diagnostics)) valid.push_back(std::move(result.config));
+            if (!pgsync::config::has_errors(result.diagnostics))
+                valid.push_back(std::move(result.config));
             all.insert(all.end(), result.diagnostics.begin(), result.diagnostics.end());
         }
-        if (json && !(*doctor || check_db)) std::cout << pgsync::config::format_json(all);
-        else if (!all.empty()) std::cerr << pgsync::config::format_text(all);
+        if (json && !(*doctor || check_db))
+            std::cout << pgsync::config::format_json(all);
+        else if (!all.empty())
+            std::cerr << pgsync::config::format_text(all);
         if (pgsync::config::has_errors(all)) return int(pgsync::kExitUsage);
         if (!(*doctor || check_db)) {
-            for (const auto& file : files) pgsync::log::info(file + ": valid");
+            for (const auto& file : files)
+                pgsync::log::info(file + ": valid");
             return 0;
         }
         return check_databases(valid, dsn, json) ? int(pgsync::kExitRuntime) : 0;

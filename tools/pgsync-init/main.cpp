@@ -45,13 +45,16 @@ int main(int argc, char** argv) {
         if (auto config = pgsync::tool::load_config(config_path)) {
             if (!given(app, "--dbname")) options.conninfo = config->resolved_dsn();
             if (!given(app, "--slot")) options.slot = config->source.slot.value;
-            if (!given(app, "--publication")) options.publication = config->source.publication.value;
+            if (!given(app, "--publication"))
+                options.publication = config->source.publication.value;
             if (!given(app, "--table") && !given(app, "--all-tables") && !options.drop)
-                for (const auto& table : config->tables) options.tables.push_back(table.name.value);
+                for (const auto& table : config->tables)
+                    options.tables.push_back(table.name.value);
         }
         if (options.slot.empty())
-            throw pgsync::usage_error("--slot is required",
-                                      "Give --slot, or source.slot in the file given with --config.");
+            throw pgsync::usage_error(
+                "--slot is required",
+                "Give --slot, or source.slot in the file given with --config.");
 
         if (!options.drop) {
             if (options.publication.empty())

@@ -40,10 +40,11 @@ int main(int argc, char** argv) {
         bool progress = false, no_progress = false, no_init_line = false;
         app.add_option("-d,--dbname", options.conninfo,
                        "Connection string, URI or database name (PG* variables apply)");
-        auto* tables = app.add_option("-t,--table", options.tables,
-                                      "Table to read (repeatable; schema.name)");
-        app.add_option("-P,--publication", options.publication,
-                       "Read the tables of this publication (with its column lists and row filters)")
+        auto* tables =
+            app.add_option("-t,--table", options.tables, "Table to read (repeatable; schema.name)");
+        app.add_option(
+               "-P,--publication", options.publication,
+               "Read the tables of this publication (with its column lists and row filters)")
             ->excludes(tables);
         app.add_option("-j,--jobs", options.jobs, "Read with N connections in parallel")
             ->check(CLI::Range(1, 64));
@@ -64,7 +65,8 @@ int main(int argc, char** argv) {
         if (auto config = pgsync::tool::load_config(config_path)) {
             if (!given(app, "--dbname")) options.conninfo = config->resolved_dsn();
             if (!given(app, "--table") && !given(app, "--publication")) {
-                for (const auto& table : config->tables) options.tables.push_back(table.name.value);
+                for (const auto& table : config->tables)
+                    options.tables.push_back(table.name.value);
                 if (options.tables.empty()) options.publication = config->source.publication.value;
             }
             if (!given(app, "--jobs")) options.jobs = config->snapshot.jobs.value;
@@ -88,8 +90,10 @@ int main(int argc, char** argv) {
                                   : pgsync::OutputSink::to_file(output);
         auto result = pgsync::snapshot::run_snapshot(options, out);
         uint64_t total = 0;
-        for (const auto& [name, rows] : result.rows) total += rows;
-        pgsync::log::debug("wrote " + std::to_string(total) + " rows at " + result.consistent_point);
+        for (const auto& [name, rows] : result.rows)
+            total += rows;
+        pgsync::log::debug("wrote " + std::to_string(total) + " rows at " +
+                           result.consistent_point);
         return 0;
     });
 }

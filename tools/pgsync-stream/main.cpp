@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
         app.add_option("-o,--output", output, "Append to FILE instead of writing to stdout");
         app.add_option("--start", start, "Start after this LSN instead of the slot's position");
         app.add_option("-E,--endpos", endpos, "Stop once the stream reaches this LSN");
-        app.add_flag("--no-loop", options.no_loop, "Exit on connection loss instead of reconnecting");
+        app.add_flag("--no-loop", options.no_loop,
+                     "Exit on connection loss instead of reconnecting");
         app.add_option("--format", options.format, "Record format")
             ->check(CLI::IsMember({"native", "wal2json", "debezium"}));
         app.add_option("-s,--status-interval", options.status_interval_seconds,
@@ -67,8 +68,9 @@ int main(int argc, char** argv) {
             if (!given(app, "--spill-dir")) options.spill_dir = config->stream.spill_dir.value;
         }
         if (options.slot.empty())
-            throw pgsync::usage_error("--slot is required",
-                                      "Give --slot, or source.slot in the file given with --config.");
+            throw pgsync::usage_error(
+                "--slot is required",
+                "Give --slot, or source.slot in the file given with --config.");
         if (publications.empty())
             throw pgsync::usage_error("--publication is required",
                                       "Give --publication, or source.publication in the file "

@@ -3,11 +3,10 @@
 #include "pg_test.h"
 #include "process.h"
 
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 using namespace pgsync;
@@ -22,7 +21,8 @@ ProcessResult init(std::vector<std::string> args, const std::string& dsn = test_
 }
 
 bool slot_exists(pg::Connection& db, const std::string& slot) {
-    return db.exec_params("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {slot}).rows() == 1;
+    return db.exec_params("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {slot})
+               .rows() == 1;
 }
 
 } // namespace
@@ -43,16 +43,19 @@ TEST_CASE("init creates the publication first, then a pgoutput slot, and prints 
     CHECK(line["plugin"] == "pgoutput");
     CHECK(line["snapshot"].is_string());
     CHECK(line["timeline"] == 1);
-    CHECK(line["system_id"] == db.query_value("SELECT system_identifier::text FROM pg_control_system()"));
+    CHECK(line["system_id"] ==
+          db.query_value("SELECT system_identifier::text FROM pg_control_system()"));
     auto point = line["consistent_point"].get<std::string>();
 
     auto s = db.exec_params("SELECT plugin, confirmed_flush_lsn::text FROM pg_replication_slots "
-                            "WHERE slot_name = $1", {slot});
+                            "WHERE slot_name = $1",
+                            {slot});
     REQUIRE(s.rows() == 1);
     CHECK(s.str(0, 0) == "pgoutput");
     CHECK(s.str(0, 1) == point);
     auto p = db.exec_params("SELECT pubviaroot, obj_description(oid, 'pg_publication') "
-                            "FROM pg_publication WHERE pubname = $1", {pub});
+                            "FROM pg_publication WHERE pubname = $1",
+                            {pub});
     REQUIRE(p.rows() == 1);
     CHECK(p.str(0, 0) == "t");
     CHECK(p.str(0, 1) == "created by pgsync-init");
@@ -109,14 +112,17 @@ TEST_CASE("init --drop keeps a publication that pgsync-init did not create", "[i
     CHECK(db.exec_params("SELECT 1 FROM pg_publication WHERE pubname = $1", {pub}).rows() == 1);
     auto missing = init({"-S", slot, "-P", pub, "--drop"});
     CHECK(missing.exit_code == 1);
-    CHECK(missing.err.find("replication slot \"" + slot + "\" does not exist") != std::string::npos);
+    CHECK(missing.err.find("replication slot \"" + slot + "\" does not exist") !=
+          std::string::npos);
 }
 
-TEST_CASE("an existing publication that does not cover the table is refused with the fix", "[init]") {
+TEST_CASE("an existing publication that does not cover the table is refused with the fix",
+          "[init]") {
     auto db = connect_test_db();
     const std::string a = unique_name("init_cov_a"), b = unique_name("init_cov_b"),
                       slot = unique_name("slot"), pub = unique_name("pub");
-    db.exec("CREATE TABLE " + a + " (id int PRIMARY KEY); CREATE TABLE " + b + " (id int PRIMARY KEY)");
+    db.exec("CREATE TABLE " + a + " (id int PRIMARY KEY); CREATE TABLE " + b +
+            " (id int PRIMARY KEY)");
     db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + a);
     auto r = init({"-S", slot, "-P", pub, "-t", b});
     CHECK(r.exit_code == 1);
@@ -138,11 +144,13 @@ TEST_CASE("R3: tables without a usable replica identity are all listed and nothi
     // A partitioned table whose leaf has no identity: the check looks at each leaf (R12).
     db.exec("CREATE TABLE " + parted + " (k int) PARTITION BY RANGE (k); CREATE TABLE " + parted +
             "_1 PARTITION OF " + parted + " FOR VALUES FROM (0) TO (10)");
-    auto r = init({"-S", slot, "-P", pub, "-t", nopk, "-t", nothing, "-t", parted, "-t", "no_such_table_x"});
+    auto r = init(
+        {"-S", slot, "-P", pub, "-t", nopk, "-t", nothing, "-t", parted, "-t", "no_such_table_x"});
     CHECK(r.exit_code == 2); // a missing table is a usage error, reported with the other problems
     CHECK(r.err.find("table \"public." + nopk + "\" has no primary key and no replica identity") !=
           std::string::npos);
-    CHECK(r.err.find("table \"public." + nothing + "\" has REPLICA IDENTITY NOTHING") != std::string::npos);
+    CHECK(r.err.find("table \"public." + nothing + "\" has REPLICA IDENTITY NOTHING") !=
+          std::string::npos);
     CHECK(r.err.find("table \"public." + parted + "_1\" has no primary key") != std::string::npos);
     CHECK(r.err.find("table \"no_such_table_x\" does not exist") != std::string::npos);
     CHECK(r.err.find("REPLICA IDENTITY FULL") != std::string::npos);
@@ -168,8 +176,9 @@ TEST_CASE("a role without REPLICATION is refused with the ALTER ROLE to run", "[
     db.exec("DROP ROLE " + role);
 }
 
-TEST_CASE("S10: a long transaction makes slot creation time out, naming the blocker, leaving no slot",
-          "[init]") {
+TEST_CASE(
+    "S10: a long transaction makes slot creation time out, naming the blocker, leaving no slot",
+    "[init]") {
     auto db = connect_test_db();
     auto blocker = connect_test_db();
     const std::string table = unique_name("init_block"), slot = unique_name("slot"),
@@ -180,7 +189,8 @@ TEST_CASE("S10: a long transaction makes slot creation time out, naming the bloc
 
     auto r = init({"-S", slot, "-P", pub, "-t", table, "--create-timeout", "2"});
     CHECK(r.exit_code == 1);
-    CHECK(r.err.find("could not create replication slot \"" + slot + "\": timed out") != std::string::npos);
+    CHECK(r.err.find("could not create replication slot \"" + slot + "\": timed out") !=
+          std::string::npos);
     CHECK(r.err.find("PID " + pid) != std::string::npos);
     CHECK(r.err.find("--create-timeout") != std::string::npos);
     blocker.exec("ROLLBACK");
@@ -195,7 +205,8 @@ TEST_CASE("init --all-tables creates a FOR ALL TABLES publication", "[init]") {
     const std::string dbname = unique_name("alltables");
     db.exec("CREATE DATABASE " + dbname);
     {
-        pg::Connection other = pg::Connection::open({test_dsn() + " dbname=" + dbname, false, "t", {}});
+        pg::Connection other =
+            pg::Connection::open({test_dsn() + " dbname=" + dbname, false, "t", {}});
         other.exec("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (x int)");
     }
     const std::string slot = unique_name("slot"), pub = unique_name("pub");
@@ -203,13 +214,15 @@ TEST_CASE("init --all-tables creates a FOR ALL TABLES publication", "[init]") {
     CHECK(bad.exit_code == 1);
     CHECK(bad.err.find("table \"public.b\" has no primary key") != std::string::npos);
     {
-        pg::Connection other = pg::Connection::open({test_dsn() + " dbname=" + dbname, false, "t", {}});
+        pg::Connection other =
+            pg::Connection::open({test_dsn() + " dbname=" + dbname, false, "t", {}});
         other.exec("ALTER TABLE b REPLICA IDENTITY FULL");
     }
     auto ok = init({"-S", slot, "-P", pub, "--all-tables"}, test_dsn() + " dbname=" + dbname);
     CHECK(ok.exit_code == 0);
     {
-        pg::Connection other = pg::Connection::open({test_dsn() + " dbname=" + dbname, false, "t", {}});
+        pg::Connection other =
+            pg::Connection::open({test_dsn() + " dbname=" + dbname, false, "t", {}});
         CHECK(other.query_value("SELECT puballtables::text FROM pg_publication WHERE pubname = " +
                                 pg::quote_literal(pub)) == "true");
     }
@@ -229,13 +242,15 @@ TEST_CASE("T17: hostile schema and table names are quoted everywhere", "[init]")
     CHECK(init({"-S", slot, "-P", pub, "--drop"}).exit_code == 0);
 }
 
-TEST_CASE("wal_level, free slots and free WAL senders are checked and all reported at once", "[init]") {
+TEST_CASE("wal_level, free slots and free WAL senders are checked and all reported at once",
+          "[init]") {
     // This needs a server configured differently from the suite's: start a small one of our own.
     PrivateCluster cluster("wal_level = replica\nmax_replication_slots = 0\nmax_wal_senders = 0");
     cluster.connect().exec("CREATE TABLE t (id int PRIMARY KEY)");
     auto r = init({"-S", "s", "-P", "p", "-t", "t"}, cluster.dsn());
     CHECK(r.exit_code == 1);
-    CHECK(r.err.find("wal_level is \"replica\", but logical decoding needs \"logical\"") != std::string::npos);
+    CHECK(r.err.find("wal_level is \"replica\", but logical decoding needs \"logical\"") !=
+          std::string::npos);
     CHECK(r.err.find("ALTER SYSTEM SET wal_level = logical") != std::string::npos);
     CHECK(r.err.find("no free replication slot: 0 of 0 are in use") != std::string::npos);
     CHECK(r.err.find("no free WAL sender: 0 of 0 are in use") != std::string::npos);
@@ -247,7 +262,8 @@ TEST_CASE("pgoutput must be allowed by output_plugin_libraries where the server 
     auto db = connect_test_db();
     if (db.exec("SELECT 1 FROM pg_settings WHERE name = 'output_plugin_libraries'").rows() == 0) {
         // Stock PostgreSQL has no such setting; every plugin is allowed and the check passes.
-        auto table = unique_name("init_plugin"), slot = unique_name("slot"), pub = unique_name("pub");
+        auto table = unique_name("init_plugin"), slot = unique_name("slot"),
+             pub = unique_name("pub");
         db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
         CHECK(init({"-S", slot, "-P", pub, "-t", table}).exit_code == 0);
         CHECK(init({"-S", slot, "-P", pub, "--drop"}).exit_code == 0);

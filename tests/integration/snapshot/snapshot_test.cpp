@@ -4,11 +4,10 @@
 #include "process.h"
 #include "snapshot/plan.h"
 
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -22,17 +21,20 @@ std::vector<nlohmann::json> lines_of(const std::string& text) {
     std::vector<nlohmann::json> out;
     std::istringstream in(text);
     std::string line;
-    while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+    while (std::getline(in, line))
+        out.push_back(nlohmann::json::parse(line));
     return out;
 }
 
 std::string init_cmd(const std::string& slot, const std::string& pub, const std::string& table) {
-    return shell_quote(tool_path("pgsync-init")) + " -d " + shell_quote(test_dsn()) + " -S " + slot +
-           " -P " + shell_quote(pub) + " -t " + shell_quote(table) + " --hold --hold-timeout 60";
+    return shell_quote(tool_path("pgsync-init")) + " -d " + shell_quote(test_dsn()) + " -S " +
+           slot + " -P " + shell_quote(pub) + " -t " + shell_quote(table) +
+           " --hold --hold-timeout 60";
 }
 
 std::string snapshot_cmd(const std::string& args = "") {
-    return shell_quote(tool_path("pgsync-snapshot")) + " -d " + shell_quote(test_dsn()) + " " + args;
+    return shell_quote(tool_path("pgsync-snapshot")) + " -d " + shell_quote(test_dsn()) + " " +
+           args;
 }
 
 void drop_slot(const std::string& slot, const std::string& pub) {
@@ -43,13 +45,15 @@ void drop_slot(const std::string& slot, const std::string& pub) {
 // Insert messages: 'I', relid, 'N', natts, then the first column as 't' + length + text).
 std::set<long> ids_after_slot(pg::Connection& db, const std::string& slot, const std::string& pub) {
     auto r = db.exec_params(
-        "SELECT convert_from(substr(data, 14, (get_byte(data, 9) << 24) | (get_byte(data, 10) << 16) "
+        "SELECT convert_from(substr(data, 14, (get_byte(data, 9) << 24) | (get_byte(data, 10) << "
+        "16) "
         "| (get_byte(data, 11) << 8) | get_byte(data, 12)), 'UTF8') "
         "FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', "
         "'publication_names', $2) WHERE substr(data, 1, 1) = 'I'::bytea",
         {slot, pub});
     std::set<long> ids;
-    for (int i = 0; i < r.rows(); ++i) ids.insert(std::stol(r.str(i, 0)));
+    for (int i = 0; i < r.rows(); ++i)
+        ids.insert(std::stol(r.str(i, 0)));
     return ids;
 }
 
@@ -58,7 +62,8 @@ std::set<long> ids_after_slot(pg::Connection& db, const std::string& slot, const
 TEST_CASE("init | snapshot under a concurrent writer gives exactly the table at consistent_point",
           "[snapshot]") {
     auto db = connect_test_db();
-    const std::string table = unique_name("snap_cw"), slot = unique_name("slot"), pub = unique_name("pub");
+    const std::string table = unique_name("snap_cw"), slot = unique_name("slot"),
+                      pub = unique_name("pub");
     db.exec("CREATE TABLE " + table + " (id bigint PRIMARY KEY, v text)");
     db.exec("INSERT INTO " + table + " SELECT g, 'before' FROM generate_series(1, 20000) g");
 
@@ -91,24 +96,30 @@ TEST_CASE("init | snapshot under a concurrent writer gives exactly the table at 
     CHECK(end["op"] == "snapshot_end");
     CHECK(end["rows"]["public." + table] == in_snapshot.size());
     auto slot_point = db.exec_params("SELECT confirmed_flush_lsn::text FROM pg_replication_slots "
-                                     "WHERE slot_name = $1", {slot});
+                                     "WHERE slot_name = $1",
+                                     {slot});
     CHECK(end["consistent_point"] == slot_point.str(0, 0));
 
     // Every row is in exactly one of: the snapshot, or the changes the slot delivers after it.
     std::set<long> after = ids_after_slot(db, slot, pub);
     CHECK(after.size() > 0); // the writer really raced the snapshot
-    for (long id : after) CHECK(in_snapshot.count(id) == 0);
+    for (long id : after)
+        CHECK(in_snapshot.count(id) == 0);
     auto all = db.exec("SELECT count(*) FROM " + table);
     CHECK(in_snapshot.size() + after.size() == std::stoul(all.str(0, 0)));
-    for (long id = 1; id <= 20000; ++id) REQUIRE(in_snapshot.count(id) == 1);
+    for (long id = 1; id <= 20000; ++id)
+        REQUIRE(in_snapshot.count(id) == 1);
     drop_slot(slot, pub);
 }
 
-TEST_CASE("without --hold the exported snapshot is gone and snapshot says how to fix it", "[snapshot]") {
+TEST_CASE("without --hold the exported snapshot is gone and snapshot says how to fix it",
+          "[snapshot]") {
     auto db = connect_test_db();
-    const std::string table = unique_name("snap_nohold"), slot = unique_name("slot"), pub = unique_name("pub");
+    const std::string table = unique_name("snap_nohold"), slot = unique_name("slot"),
+                      pub = unique_name("pub");
     db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
-    auto init = run_process({tool_path("pgsync-init"), "-d", test_dsn(), "-S", slot, "-P", pub, "-t", table});
+    auto init = run_process(
+        {tool_path("pgsync-init"), "-d", test_dsn(), "-S", slot, "-P", pub, "-t", table});
     REQUIRE(init.exit_code == 0);
     ProcessOptions in;
     in.stdin_data = init.out;
@@ -120,12 +131,15 @@ TEST_CASE("without --hold the exported snapshot is gone and snapshot says how to
     drop_slot(slot, pub);
 }
 
-TEST_CASE("snapshot -j 4 splits a big table into ctid ranges and writes the same rows as -j 1", "[snapshot]") {
+TEST_CASE("snapshot -j 4 splits a big table into ctid ranges and writes the same rows as -j 1",
+          "[snapshot]") {
     auto db = connect_test_db();
     const std::string table = unique_name("snap_par");
     db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, pad text, n numeric, ts timestamptz)");
-    db.exec("INSERT INTO " + table + " SELECT g, repeat('x', 100), g / 7.0, "
-            "'2026-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 150000) g");
+    db.exec(
+        "INSERT INTO " + table +
+        " SELECT g, repeat('x', 100), g / 7.0, "
+        "'2026-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 150000) g");
     {
         snapshot::Plan plan = snapshot::make_plan(db, {{table}, "", 4});
         CHECK(plan.items.size() > 1);
@@ -154,19 +168,24 @@ TEST_CASE("T17: hostile schema, table and column names come out as their raw tex
     const std::string schema = "My Schema " + unique_name("s");
     const std::string qualified = pg::quote_ident(schema) + ".\"Tab\"\"le\"";
     db.exec("CREATE SCHEMA " + pg::quote_ident(schema));
-    db.exec("CREATE TABLE " + qualified + " (\"Id\" int PRIMARY KEY, \"naïve col\" text, \"a.b\" text, "
+    db.exec("CREATE TABLE " + qualified +
+            " (\"Id\" int PRIMARY KEY, \"naïve col\" text, \"a.b\" text, "
             "\" lead\" text, \"select\" int, \"quo\"\"te\" text)");
     db.exec("INSERT INTO " + qualified + " VALUES (1, 'x', 'y', 'z', 2, 'q')");
-    auto r = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", qualified});
+    auto r = run_process(
+        {tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", qualified});
     REQUIRE(r.exit_code == 0);
     auto records = lines_of(r.out);
     REQUIRE(records.size() == 2);
     CHECK(records[0]["schema"] == schema);
     CHECK(records[0]["table"] == "Tab\"le");
-    CHECK(records[0]["new"] == nlohmann::json::parse(
-        R"({"Id":1,"naïve col":"x","a.b":"y"," lead":"z","select":2,"quo\"te":"q"})"));
-    CHECK(r.out.find(R"("new":{"Id":1,"naïve col":"x","a.b":"y"," lead":"z","select":2,"quo\"te":"q"}})") !=
-          std::string::npos);
+    CHECK(records[0]["new"] ==
+          nlohmann::json::parse(
+              R"({"Id":1,"naïve col":"x","a.b":"y"," lead":"z","select":2,"quo\"te":"q"})"));
+    CHECK(
+        r.out.find(
+            R"("new":{"Id":1,"naïve col":"x","a.b":"y"," lead":"z","select":2,"quo\"te":"q"}})") !=
+        std::string::npos);
 }
 
 TEST_CASE("a missing table is a usage error naming it", "[snapshot]") {
@@ -177,13 +196,16 @@ TEST_CASE("a missing table is a usage error naming it", "[snapshot]") {
     CHECK(r.out.empty());
 }
 
-TEST_CASE("a publication's column list and row filter shape the snapshot like the stream", "[snapshot]") {
+TEST_CASE("a publication's column list and row filter shape the snapshot like the stream",
+          "[snapshot]") {
     auto db = connect_test_db();
     const std::string table = unique_name("snap_pubf"), pub = unique_name("pub");
     db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, secret text, tenant int)");
     db.exec("INSERT INTO " + table + " VALUES (1, 's1', 1), (2, 's2', 2), (3, 's3', 1)");
-    db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table + " (id, tenant) WHERE (tenant = 1)");
-    auto r = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-P", pub});
+    db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table +
+            " (id, tenant) WHERE (tenant = 1)");
+    auto r =
+        run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-P", pub});
     REQUIRE(r.exit_code == 0);
     auto records = lines_of(r.out);
     REQUIRE(records.size() == 3);
@@ -192,14 +214,16 @@ TEST_CASE("a publication's column list and row filter shape the snapshot like th
     CHECK(records[2]["rows"]["public." + table] == 2);
 }
 
-TEST_CASE("R12: a partitioned table is read through its leaves and named after its root", "[snapshot]") {
+TEST_CASE("R12: a partitioned table is read through its leaves and named after its root",
+          "[snapshot]") {
     auto db = connect_test_db();
     const std::string t = unique_name("snap_parted");
     db.exec("CREATE TABLE " + t + " (id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (k)");
     db.exec("CREATE TABLE " + t + "_1 PARTITION OF " + t + " FOR VALUES FROM (0) TO (100)");
     db.exec("CREATE TABLE " + t + "_2 PARTITION OF " + t + " FOR VALUES FROM (100) TO (200)");
     db.exec("INSERT INTO " + t + " VALUES (1, 5), (2, 150), (3, 199)");
-    auto r = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t, "-j", "2"});
+    auto r = run_process(
+        {tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t, "-j", "2"});
     REQUIRE(r.exit_code == 0);
     auto records = lines_of(r.out);
     REQUIRE(records.size() == 4);
@@ -215,18 +239,24 @@ TEST_CASE("R12: a partitioned table is read through its leaves and named after i
 TEST_CASE("T16: stored generated columns are left out, as pgoutput leaves them out", "[snapshot]") {
     auto db = connect_test_db();
     const std::string t = unique_name("snap_gen");
-    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, cm numeric, inch numeric GENERATED ALWAYS AS (cm / 2.54) STORED)");
+    db.exec(
+        "CREATE TABLE " + t +
+        " (id int PRIMARY KEY, cm numeric, inch numeric GENERATED ALWAYS AS (cm / 2.54) STORED)");
     db.exec("INSERT INTO " + t + " VALUES (1, 254)");
-    auto r = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t});
+    auto r =
+        run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t});
     REQUIRE(r.exit_code == 0);
     CHECK(lines_of(r.out)[0]["new"] == nlohmann::json::parse(R"({"id":1,"cm":254})"));
 }
 
-TEST_CASE("snapshot --numbers-as-strings quotes int8 and numeric only; -o writes and syncs a file", "[snapshot]") {
+TEST_CASE("snapshot --numbers-as-strings quotes int8 and numeric only; -o writes and syncs a file",
+          "[snapshot]") {
     auto db = connect_test_db();
     const std::string t = unique_name("snap_num");
-    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, big int8, n numeric, f float8, arr int8[])");
-    db.exec("INSERT INTO " + t + " VALUES (1, 9007199254740993, 0.10, 1.5, '{1,9223372036854775807}')");
+    db.exec("CREATE TABLE " + t +
+            " (id int PRIMARY KEY, big int8, n numeric, f float8, arr int8[])");
+    db.exec("INSERT INTO " + t +
+            " VALUES (1, 9007199254740993, 0.10, 1.5, '{1,9223372036854775807}')");
     const std::string file = test_tmp_dir() + "/" + unique_name("out") + ".ndjson";
     auto r = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t,
                           "--numbers-as-strings", "-o", file});
@@ -235,23 +265,28 @@ TEST_CASE("snapshot --numbers-as-strings quotes int8 and numeric only; -o writes
     std::ifstream in(file);
     std::string first;
     std::getline(in, first);
-    CHECK(first.find(R"("new":{"id":1,"big":"9007199254740993","n":"0.10","f":1.5,"arr":["1","9223372036854775807"]})") !=
-          std::string::npos);
+    CHECK(
+        first.find(
+            R"("new":{"id":1,"big":"9007199254740993","n":"0.10","f":1.5,"arr":["1","9223372036854775807"]})") !=
+        std::string::npos);
     std::string end;
     std::getline(in, end);
     CHECK(nlohmann::json::parse(end)["op"] == "snapshot_end");
 }
 
-TEST_CASE("snapshot --progress reports each table's rows on stderr and keeps stdout clean", "[snapshot]") {
+TEST_CASE("snapshot --progress reports each table's rows on stderr and keeps stdout clean",
+          "[snapshot]") {
     auto db = connect_test_db();
     const std::string t = unique_name("snap_prog");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");
     db.exec("INSERT INTO " + t + " SELECT generate_series(1, 5000)");
-    auto r = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t, "--progress"});
+    auto r = run_process(
+        {tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t, "--progress"});
     REQUIRE(r.exit_code == 0);
     CHECK(r.err.find("public." + t + ": 5000 rows in") != std::string::npos);
     CHECK(lines_of(r.out).size() == 5001);
-    auto quiet = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t});
+    auto quiet =
+        run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t});
     CHECK(quiet.err.empty());
 }
 
@@ -271,19 +306,25 @@ TEST_CASE("a reader that closes the pipe early gets a clean error, not a crash",
 TEST_CASE("T18: the user's session settings never change the values written", "[snapshot]") {
     auto db = connect_test_db();
     const std::string t = unique_name("snap_t18");
-    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, ts timestamptz, d date, iv interval, "
+    db.exec("CREATE TABLE " + t +
+            " (id int PRIMARY KEY, ts timestamptz, d date, iv interval, "
             "b bytea, f float8, m money)");
-    db.exec("INSERT INTO " + t + " VALUES (1, '2024-03-10 02:30:00 America/New_York', "
+    db.exec("INSERT INTO " + t +
+            " VALUES (1, '2024-03-10 02:30:00 America/New_York', "
             "'2024-01-31', '1 mon -5 days 10:00:04.99', '\\xdeadbeef', 0.1::float8 * 3, -1234.5)");
-    auto plain = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t});
+    auto plain =
+        run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t});
     ProcessOptions hostile;
     hostile.env["PGOPTIONS"] = "-c DateStyle=SQL,DMY -c IntervalStyle=sql_standard "
                                "-c TimeZone=Asia/Kolkata -c bytea_output=escape "
                                "-c extra_float_digits=-3 -c lc_monetary=C";
-    auto odd = run_process({tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t}, hostile);
+    auto odd = run_process(
+        {tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t}, hostile);
     REQUIRE(plain.exit_code == 0);
     REQUIRE(odd.exit_code == 0);
     CHECK(plain.out == odd.out);
-    CHECK(plain.out.find(R"("ts":"2024-03-10T07:30:00+00:00","d":"2024-01-31","iv":"1 mon -5 days +10:00:04.99","b":"\\xdeadbeef","f":0.30000000000000004,"m":"-$1,234.50")") !=
-          std::string::npos);
+    CHECK(
+        plain.out.find(
+            R"("ts":"2024-03-10T07:30:00+00:00","d":"2024-01-31","iv":"1 mon -5 days +10:00:04.99","b":"\\xdeadbeef","f":0.30000000000000004,"m":"-$1,234.50")") !=
+        std::string::npos);
 }

@@ -14,7 +14,8 @@ namespace {
 
 // The record without the fields whose values differ from run to run.
 json stable(json r) {
-    for (const char* k : {"xid", "commit_lsn", "lsn", "end_lsn", "commit_time"}) r.erase(k);
+    for (const char* k : {"xid", "commit_lsn", "lsn", "end_lsn", "commit_time"})
+        r.erase(k);
     return r;
 }
 
@@ -28,7 +29,8 @@ std::vector<json> stream_all(pg::Connection& db, const StreamFixture& f,
 
 } // namespace
 
-TEST_CASE("each transaction is begin, its rows with lsn and seq, then commit with end_lsn", "[stream]") {
+TEST_CASE("each transaction is begin, its rows with lsn and seq, then commit with end_lsn",
+          "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_basic");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, v text)");
@@ -40,14 +42,26 @@ TEST_CASE("each transaction is begin, its rows with lsn and seq, then commit wit
     REQUIRE(records.size() == 10);
 
     CHECK(records[0]["op"] == "begin");
-    CHECK(stable(records[1]) == json::parse(R"({"op":"relation","schema":"public","table":")" + t +
-          R"(","replica_identity":"default","columns":[{"name":"id","type":"integer","type_oid":23,"key":true},{"name":"v","type":"text","type_oid":25,"key":false}]})"));
-    CHECK(stable(records[2]) == json::parse(R"({"op":"insert","seq":0,"schema":"public","table":")" + t + R"(","new":{"id":1,"v":"a"}})"));
-    CHECK(stable(records[3]) == json::parse(R"({"op":"insert","seq":1,"schema":"public","table":")" + t + R"(","new":{"id":2,"v":"b"}})"));
-    CHECK(stable(records[4]) == json::parse(R"({"op":"update","seq":2,"schema":"public","table":")" + t + R"(","new":{"id":1,"v":"c"}})"));
-    CHECK(stable(records[5]) == json::parse(R"({"op":"delete","seq":3,"schema":"public","table":")" + t + R"(","old":{"id":2},"identity":"key"})"));
+    CHECK(
+        stable(records[1]) ==
+        json::parse(
+            R"({"op":"relation","schema":"public","table":")" + t +
+            R"(","replica_identity":"default","columns":[{"name":"id","type":"integer","type_oid":23,"key":true},{"name":"v","type":"text","type_oid":25,"key":false}]})"));
+    CHECK(stable(records[2]) ==
+          json::parse(R"({"op":"insert","seq":0,"schema":"public","table":")" + t +
+                      R"(","new":{"id":1,"v":"a"}})"));
+    CHECK(stable(records[3]) ==
+          json::parse(R"({"op":"insert","seq":1,"schema":"public","table":")" + t +
+                      R"(","new":{"id":2,"v":"b"}})"));
+    CHECK(stable(records[4]) ==
+          json::parse(R"({"op":"update","seq":2,"schema":"public","table":")" + t +
+                      R"(","new":{"id":1,"v":"c"}})"));
+    CHECK(stable(records[5]) ==
+          json::parse(R"({"op":"delete","seq":3,"schema":"public","table":")" + t +
+                      R"(","old":{"id":2},"identity":"key"})"));
     CHECK(records[6]["op"] == "commit");
-    // Every record of a transaction carries the same xid and commit_lsn; end_lsn is after commit_lsn.
+    // Every record of a transaction carries the same xid and commit_lsn; end_lsn is after
+    // commit_lsn.
     for (int i = 0; i <= 6; ++i) {
         CHECK(records[i]["xid"] == records[0]["xid"]);
         CHECK(records[i]["commit_lsn"] == records[0]["commit_lsn"]);
@@ -60,7 +74,9 @@ TEST_CASE("each transaction is begin, its rows with lsn and seq, then commit wit
     for (int i = 3; i <= 5; ++i)
         CHECK(*Lsn::parse(records[i]["lsn"].get<std::string>()) >
               *Lsn::parse(records[i - 1]["lsn"].get<std::string>()));
-    CHECK(stable(records[8]) == json::parse(R"({"op":"insert","seq":0,"schema":"public","table":")" + t + R"(","new":{"id":3,"v":"d"}})"));
+    CHECK(stable(records[8]) ==
+          json::parse(R"({"op":"insert","seq":0,"schema":"public","table":")" + t +
+                      R"(","new":{"id":3,"v":"d"}})"));
     CHECK(records[7]["xid"] != records[0]["xid"]);
     drop_stream_fixture(db, f);
 }
@@ -69,23 +85,27 @@ TEST_CASE("streamed row values equal to_json of the row (T1-T15 types)", "[strea
     auto db = connect_test_db();
     const std::string t = unique_name("st_types");
     db.exec("CREATE EXTENSION IF NOT EXISTS hstore");
-    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, n numeric, b int8, f float8, r real, "
+    db.exec("CREATE TABLE " + t +
+            " (id int PRIMARY KEY, n numeric, b int8, f float8, r real, "
             "m money, d date, ts timestamp, tz timestamptz, tm time, iv interval, by bytea, "
             "j json, jb jsonb, a text[], i2 int[], h hstore, u uuid, bo bool, rg int4range, "
             "t text)");
     auto f = make_stream_fixture(db, {t});
-    db.exec("INSERT INTO " + t + " VALUES "
-            "(1, 'NaN', 9223372036854775807, '-Infinity', 'NaN', -92233720368547758.08, 'infinity', "
-            "'294276-12-31 23:59:59.999999', '0044-03-15 12:00:00+00 BC', '24:00:00', "
-            "'1 mon -5 days 10:00:04.99', '\\xdeadbeef', '{\"a\":1,\"a\":2}', '{\"a\":1}', "
-            "ARRAY['a,b',NULL,'NULL','x\"y'], '{{1,2},{3,NULL}}', 'a=>1, \"b c\"=>NULL', "
-            "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', true, '[1,10]', E'tab\\there \\u00e9 \\U0001F600'), "
-            "(2, 0.10, -1, -0, 1.17549435e-38, 0, '0001-01-01 BC', '2024-01-01', "
-            "'2024-03-10 02:30:00 America/New_York', '00:00', '-178000000 years', '', 'null', "
-            "'\"s\"', '{}', '[0:1]={7,8}', '', '00000000-0000-0000-0000-000000000000', false, "
-            "'empty', ''), "
-            "(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-            "NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
+    db.exec(
+        "INSERT INTO " + t +
+        " VALUES "
+        "(1, 'NaN', 9223372036854775807, '-Infinity', 'NaN', -92233720368547758.08, 'infinity', "
+        "'294276-12-31 23:59:59.999999', '0044-03-15 12:00:00+00 BC', '24:00:00', "
+        "'1 mon -5 days 10:00:04.99', '\\xdeadbeef', '{\"a\":1,\"a\":2}', '{\"a\":1}', "
+        "ARRAY['a,b',NULL,'NULL','x\"y'], '{{1,2},{3,NULL}}', 'a=>1, \"b c\"=>NULL', "
+        "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', true, '[1,10]', E'tab\\there \\u00e9 "
+        "\\U0001F600'), "
+        "(2, 0.10, -1, -0, 1.17549435e-38, 0, '0001-01-01 BC', '2024-01-01', "
+        "'2024-03-10 02:30:00 America/New_York', '00:00', '-178000000 years', '', 'null', "
+        "'\"s\"', '{}', '[0:1]={7,8}', '', '00000000-0000-0000-0000-000000000000', false, "
+        "'empty', ''), "
+        "(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+        "NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
     auto r = stream_to_now(db, f);
     REQUIRE(r.exit_code == 0);
     auto expected = db.exec("SELECT to_json(x)::text FROM " + t + " x ORDER BY id");
@@ -99,11 +119,13 @@ TEST_CASE("streamed row values equal to_json of the row (T1-T15 types)", "[strea
         pos = end;
     }
     REQUIRE(news.size() == 3);
-    for (int i = 0; i < 3; ++i) CHECK(news[size_t(i)] == expected.str(i, 0));
+    for (int i = 0; i < 3; ++i)
+        CHECK(news[size_t(i)] == expected.str(i, 0));
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("R1: an unchanged TOASTed value is listed, never written as null; FULL fills it", "[stream]") {
+TEST_CASE("R1: an unchanged TOASTed value is listed, never written as null; FULL fills it",
+          "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_toast");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, small int, big text)");
@@ -140,9 +162,10 @@ TEST_CASE("R2: old images follow the replica identity: none, key, index key, ful
     db.exec("DELETE FROM " + t + " WHERE id = 2");
     auto records = stream_all(db, f);
     auto rows = records;
-    rows.erase(std::remove_if(rows.begin(), rows.end(), [](const json& r) {
-                   return r["op"] != "update" && r["op"] != "delete";
-               }), rows.end());
+    rows.erase(
+        std::remove_if(rows.begin(), rows.end(),
+                       [](const json& r) { return r["op"] != "update" && r["op"] != "delete"; }),
+        rows.end());
     REQUIRE(rows.size() == 4);
     CHECK_FALSE(rows[0].contains("old"));
     CHECK(rows[1]["old"] == json::parse(R"({"id":1})"));
@@ -174,7 +197,8 @@ TEST_CASE("R4: a primary key change keeps every old key column", "[stream]") {
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("R5: truncate decodes CASCADE and RESTART IDENTITY as flags, lists published tables", "[stream]") {
+TEST_CASE("R5: truncate decodes CASCADE and RESTART IDENTITY as flags, lists published tables",
+          "[stream]") {
     auto db = connect_test_db();
     const std::string parent = unique_name("st_tr_parent"), child = unique_name("st_tr_child"),
                       plain = unique_name("st_tr_plain");
@@ -187,8 +211,9 @@ TEST_CASE("R5: truncate decodes CASCADE and RESTART IDENTITY as flags, lists pub
     db.exec("TRUNCATE " + plain);
     auto truncates = records_of(stream_all(db, f), "truncate");
     REQUIRE(truncates.size() == 2);
-    CHECK(stable(truncates[0]) == json::parse(R"({"op":"truncate","seq":0,"relations":[{"schema":"public","table":")" +
-                                              parent + R"("}],"cascade":true,"restart_identity":true})"));
+    CHECK(stable(truncates[0]) ==
+          json::parse(R"({"op":"truncate","seq":0,"relations":[{"schema":"public","table":")" +
+                      parent + R"("}],"cascade":true,"restart_identity":true})"));
     CHECK(truncates[1]["cascade"] == false);
     CHECK(truncates[1]["restart_identity"] == false);
     drop_stream_fixture(db, f);
@@ -209,7 +234,8 @@ TEST_CASE("R9/R10: column DDL announces the new shape before the next row", "[st
     auto relations = records_of(records, "relation");
     REQUIRE(relations.size() == 2);
     json names = json::array();
-    for (const auto& c : relations[1]["columns"]) names.push_back(c["name"]);
+    for (const auto& c : relations[1]["columns"])
+        names.push_back(c["name"]);
     CHECK(names == json::parse(R"(["id","b2","price","c"])"));
     CHECK(relations[1]["columns"][2]["type"] == "numeric(10,1)");
     auto inserts = records_of(records, "insert");
@@ -218,7 +244,8 @@ TEST_CASE("R9/R10: column DDL announces the new shape before the next row", "[st
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("R11: a dropped and recreated table arrives as a new relation with its new columns", "[stream]") {
+TEST_CASE("R11: a dropped and recreated table arrives as a new relation with its new columns",
+          "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_recreate");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, a int)");
@@ -237,10 +264,12 @@ TEST_CASE("R11: a dropped and recreated table arrives as a new relation with its
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("R12: partition rows carry the root's name; a row move is delete then insert", "[stream]") {
+TEST_CASE("R12: partition rows carry the root's name; a row move is delete then insert",
+          "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_part");
-    db.exec("CREATE TABLE " + t + " (id int, k int, v text, PRIMARY KEY (id, k)) PARTITION BY RANGE (k)");
+    db.exec("CREATE TABLE " + t +
+            " (id int, k int, v text, PRIMARY KEY (id, k)) PARTITION BY RANGE (k)");
     db.exec("CREATE TABLE " + t + "_1 PARTITION OF " + t + " FOR VALUES FROM (0) TO (100)");
     db.exec("CREATE TABLE " + t + "_2 PARTITION OF " + t + " FOR VALUES FROM (100) TO (200)");
     auto f = make_stream_fixture(db, {t});
@@ -251,7 +280,8 @@ TEST_CASE("R12: partition rows carry the root's name; a row move is delete then 
     for (const auto& r : records)
         if (r["op"] == "insert" || r["op"] == "delete") rows.push_back(r);
     REQUIRE(rows.size() == 3);
-    for (const auto& r : rows) CHECK(r["table"] == t);
+    for (const auto& r : rows)
+        CHECK(r["table"] == t);
     CHECK(rows[1]["op"] == "delete");
     CHECK(rows[1]["old"] == json::parse(R"({"id":1,"k":5})"));
     CHECK(rows[2]["new"] == json::parse(R"({"id":1,"k":150,"v":"a"})"));
@@ -264,10 +294,12 @@ TEST_CASE("R13: transactional messages ride their transaction; others stand alon
     const std::string t = unique_name("st_msg");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");
     auto f = make_stream_fixture(db, {t});
-    db.exec("BEGIN; INSERT INTO " + t + " VALUES (1); "
+    db.exec("BEGIN; INSERT INTO " + t +
+            " VALUES (1); "
             "SELECT pg_logical_emit_message(true, 'app', 'tx-bound'); "
             "SELECT pg_logical_emit_message(false, 'app', 'immediate'); ROLLBACK");
-    db.exec("BEGIN; INSERT INTO " + t + " VALUES (2); "
+    db.exec("BEGIN; INSERT INTO " + t +
+            " VALUES (2); "
             "SELECT pg_logical_emit_message(true, 'app', 'kept'); COMMIT");
     // A non-transactional message is decoded once its WAL is flushed: a later commit flushes it.
     db.exec("SELECT pg_logical_emit_message(false, 'bin', '\\xff00fe'::bytea)");
@@ -288,7 +320,8 @@ TEST_CASE("R13: transactional messages ride their transaction; others stand alon
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("R8: prepared transactions are decoded once, at COMMIT PREPARED; rolled back ones never", "[stream]") {
+TEST_CASE("R8: prepared transactions are decoded once, at COMMIT PREPARED; rolled back ones never",
+          "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_2pc");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");

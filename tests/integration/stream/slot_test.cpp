@@ -6,7 +6,6 @@
 #include "util/lsn.h"
 
 #include <catch2/catch.hpp>
-
 #include <csignal>
 #include <fstream>
 #include <thread>
@@ -18,24 +17,27 @@ using nlohmann::json;
 namespace {
 
 Lsn confirmed_flush(pg::Connection& db, const std::string& slot) {
-    auto r = db.exec_params("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", {slot});
+    auto r = db.exec_params(
+        "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", {slot});
     return *Lsn::parse(r.get(0, 0));
 }
 
 } // namespace
 
-TEST_CASE("S3: with --ack-file the slot never passes the consumer's last acknowledged commit", "[stream]") {
+TEST_CASE("S3: with --ack-file the slot never passes the consumer's last acknowledged commit",
+          "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_ack");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");
     auto f = make_stream_fixture(db, {t});
     const Lsn start = confirmed_flush(db, f.slot);
-    for (int i = 1; i <= 3; ++i) db.exec("INSERT INTO " + t + " VALUES (" + std::to_string(i) + ")");
+    for (int i = 1; i <= 3; ++i)
+        db.exec("INSERT INTO " + t + " VALUES (" + std::to_string(i) + ")");
     const std::string ack = test_tmp_dir() + "/" + unique_name("ack");
 
     // A consumer that reads every transaction but acknowledges only the second one.
-    LiveProcess stream({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", f.slot, "-P", f.publication,
-                        "--ack-file", ack, "--no-loop", "-s", "0.2"});
+    LiveProcess stream({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", f.slot, "-P",
+                        f.publication, "--ack-file", ack, "--no-loop", "-s", "0.2"});
     std::vector<json> commits;
     while (commits.size() < 3) {
         auto line = stream.read_line(20);
@@ -43,7 +45,8 @@ TEST_CASE("S3: with --ack-file the slot never passes the consumer's last acknowl
         auto record = json::parse(*line);
         if (record["op"] != "commit") continue;
         commits.push_back(record);
-        if (commits.size() == 2) std::ofstream(ack, std::ios::app) << record["end_lsn"].get<std::string>() << "\n";
+        if (commits.size() == 2)
+            std::ofstream(ack, std::ios::app) << record["end_lsn"].get<std::string>() << "\n";
     }
     const Lsn second = *Lsn::parse(commits[1]["end_lsn"].get<std::string>());
     Lsn confirmed = start;
@@ -69,7 +72,9 @@ TEST_CASE("S3: with --ack-file the slot never passes the consumer's last acknowl
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("S3/S4: without --ack-file a file output is confirmed only after fsync, at its last commit", "[stream]") {
+TEST_CASE(
+    "S3/S4: without --ack-file a file output is confirmed only after fsync, at its last commit",
+    "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_fsync");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");
@@ -96,10 +101,12 @@ TEST_CASE("S3/S4: without --ack-file a file output is confirmed only after fsync
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("S1: writes to unpublished tables do not pin WAL: an idle stream confirms the WAL end", "[stream]") {
+TEST_CASE("S1: writes to unpublished tables do not pin WAL: an idle stream confirms the WAL end",
+          "[stream]") {
     auto db = connect_test_db();
     const std::string watched = unique_name("st_watched"), noisy = unique_name("st_noisy");
-    db.exec("CREATE TABLE " + watched + " (id int PRIMARY KEY); CREATE TABLE " + noisy + " (v text)");
+    db.exec("CREATE TABLE " + watched + " (id int PRIMARY KEY); CREATE TABLE " + noisy +
+            " (v text)");
     auto f = make_stream_fixture(db, {watched});
     const Lsn before = confirmed_flush(db, f.slot);
     db.exec("INSERT INTO " + noisy + " SELECT repeat('x', 1000) FROM generate_series(1, 5000)");
@@ -114,7 +121,8 @@ TEST_CASE("S1: writes to unpublished tables do not pin WAL: an idle stream confi
 }
 
 TEST_CASE("a missing slot is an error that says pgsync-stream never creates one", "[stream]") {
-    auto r = run_process({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", "no_such_slot_x", "-P", "p", "--no-loop"});
+    auto r = run_process({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", "no_such_slot_x",
+                          "-P", "p", "--no-loop"});
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("replication slot \"no_such_slot_x\" does not exist") != std::string::npos);
     CHECK(r.err.find("never creates a slot") != std::string::npos);
@@ -124,7 +132,8 @@ TEST_CASE("S8: a missing publication is explained, not retried", "[stream]") {
     auto db = connect_test_db();
     const std::string slot = unique_name("slot");
     db.exec_params("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
-    auto r = run_process({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", slot, "-P", "no_such_pub_x", "--no-loop"});
+    auto r = run_process({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", slot, "-P",
+                          "no_such_pub_x", "--no-loop"});
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("publication \"no_such_pub_x\" does not exist") != std::string::npos);
     CHECK(r.err.find("as of the WAL it decodes") != std::string::npos);
@@ -139,26 +148,33 @@ TEST_CASE("S6: a slot held by another client gives a clear error naming its PID"
     // The first client streams (and holds the slot) in the background for a few seconds.
     std::thread holder([&] {
         run_shell("timeout -s INT 6 " + shell_quote(tool_path("pgsync-stream")) + " -d " +
-                  shell_quote(test_dsn()) + " -S " + f.slot + " -P " + f.publication + " > /dev/null");
+                  shell_quote(test_dsn()) + " -S " + f.slot + " -P " + f.publication +
+                  " > /dev/null");
     });
     std::string pid;
     for (int i = 0; i < 50 && pid.empty(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        auto r = db.exec_params("SELECT coalesce(active_pid::text, '') FROM pg_replication_slots WHERE slot_name = $1", {f.slot});
+        auto r = db.exec_params(
+            "SELECT coalesce(active_pid::text, '') FROM pg_replication_slots WHERE slot_name = $1",
+            {f.slot});
         pid = r.str(0, 0);
     }
     REQUIRE_FALSE(pid.empty());
-    auto r = run_process({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", f.slot, "-P", f.publication, "--no-loop"});
+    auto r = run_process({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", f.slot, "-P",
+                          f.publication, "--no-loop"});
     holder.join();
     CHECK(r.exit_code == 1);
-    CHECK(r.err.find("replication slot \"" + f.slot + "\" is active for PID " + pid) != std::string::npos);
+    CHECK(r.err.find("replication slot \"" + f.slot + "\" is active for PID " + pid) !=
+          std::string::npos);
     CHECK(r.err.find("pg_terminate_backend") != std::string::npos);
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("S5: an invalidated slot exits 3 and says to recreate it and snapshot again", "[stream]") {
+TEST_CASE("S5: an invalidated slot exits 3 and says to recreate it and snapshot again",
+          "[stream]") {
     // Invalidation needs max_slot_wal_keep_size, a server-wide setting: use a cluster of our own.
-    PrivateCluster cluster("max_slot_wal_keep_size = 1MB\nmax_wal_size = 32MB\nmin_wal_size = 32MB");
+    PrivateCluster cluster(
+        "max_slot_wal_keep_size = 1MB\nmax_wal_size = 32MB\nmin_wal_size = 32MB");
     {
         auto other = cluster.connect();
         other.exec("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t");
@@ -168,9 +184,11 @@ TEST_CASE("S5: an invalidated slot exits 3 and says to recreate it and snapshot 
                        ", repeat('x', 200) FROM generate_series(1, 20000) g");
             other.exec("SELECT pg_switch_wal(); CHECKPOINT");
         }
-        CHECK(other.query_value("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 's'") == "lost");
+        CHECK(other.query_value(
+                  "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 's'") == "lost");
     }
-    auto r = run_process({tool_path("pgsync-stream"), "-d", cluster.dsn(), "-S", "s", "-P", "p", "--no-loop"});
+    auto r = run_process(
+        {tool_path("pgsync-stream"), "-d", cluster.dsn(), "-S", "s", "-P", "p", "--no-loop"});
     CHECK(r.exit_code == 3);
     CHECK(r.err.find("replication slot \"s\" can no longer stream") != std::string::npos);
     CHECK(r.err.find("take a new snapshot") != std::string::npos);

@@ -39,8 +39,10 @@ TEST_CASE("a row with the wrong number of fields is rejected", "[copy]") {
 
 TEST_CASE("views into unescaped fields stay valid across many escaped fields", "[copy]") {
     std::string line;
-    for (int i = 0; i < 200; ++i) line += (i ? "\t" : "") + std::string("x\\ty");
+    for (int i = 0; i < 200; ++i)
+        line += (i ? "\t" : "") + std::string("x\\ty");
     CopyTextRow row;
     REQUIRE(row.parse(line, 200));
-    for (size_t i = 0; i < 200; ++i) CHECK(row.value(i) == "x\ty");
+    for (size_t i = 0; i < 200; ++i)
+        CHECK(row.value(i) == "x\ty");
 }

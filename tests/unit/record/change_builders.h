@@ -9,11 +9,15 @@
 
 namespace pgsync::record::testing {
 
-inline Value text(std::string_view s) { return {ValueKind::Text, s}; }
+inline Value text(std::string_view s) {
+    return {ValueKind::Text, s};
+}
 inline const Value kNull{ValueKind::Null, {}};
 inline const Value kToast{ValueKind::UnchangedToast, {}};
 
-inline Lsn lsn(const char* s) { return *Lsn::parse(s); }
+inline Lsn lsn(const char* s) {
+    return *Lsn::parse(s);
+}
 
 inline TxnInfo txn(uint32_t xid, const char* commit_lsn, const char* end_lsn, int64_t commit_time) {
     TxnInfo t;

@@ -1,8 +1,8 @@
 // The debezium formatter writes Debezium's PostgreSQL change event values (JsonConverter, schemas
 // off): field order, source block, sequence, before images per replica identity, unchanged TOAST
 // placeholder, truncate and message events; row values use pgsync's mapping.
-#include "pg/type_catalog.h"
 #include "change_builders.h"
+#include "pg/type_catalog.h"
 #include "record/formatter.h"
 
 #include <catch2/catch.hpp>
@@ -69,7 +69,6 @@ RelationInfo relation(const char* schema, const char* name, char identity, std::
     }
     return rel;
 }
-
 
 // 2026-11-21 00:03:09.668017 UTC in microseconds since 2000-01-01: 1795219389668 ms since 1970.
 constexpr int64_t kTime = 848534589668017;

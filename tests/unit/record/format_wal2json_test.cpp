@@ -1,8 +1,8 @@
 // The wal2json formatter writes what wal2json 2.5 (format-version 2, include-xids, -timestamp,
 // -lsn) writes for the same changes; the expected lines were captured from wal2json on
 // PostgreSQL 15, or follow its source where noted.
-#include "pg/type_catalog.h"
 #include "change_builders.h"
+#include "pg/type_catalog.h"
 #include "record/formatter.h"
 
 #include <catch2/catch.hpp>
@@ -38,7 +38,6 @@ RelationInfo relation(const char* schema, const char* name, char identity, std::
     }
     return rel;
 }
-
 
 struct Fixture {
     pg::TypeCatalog catalog;
@@ -373,8 +372,9 @@ TEST_CASE("wal2json: each transaction's lines are written once, at its own commi
                  "\"lsn\":\"1/C0\",\"nextlsn\":\"1/D0\"}\n");
 }
 
-TEST_CASE("wal2json: a streamed transaction (end_lsn known at begin) is written at once, same lines",
-          "[wal2json]") {
+TEST_CASE(
+    "wal2json: a streamed transaction (end_lsn known at begin) is written at once, same lines",
+    "[wal2json]") {
     Fixture held, direct;
     RelationInfo t = relation("public", "t5", 'd', {{"x", 23, "integer"}});
     TxnInfo tx = txn(700, "0/100", "0/130", kTime1);

@@ -15,8 +15,8 @@ TEST_CASE("Lsn round-trips pg_lsn text", "[lsn]") {
 }
 
 TEST_CASE("Lsn rejects text that is not an LSN", "[lsn]") {
-    for (const char* bad : {"", "/", "1/", "/1", "12", "1/2/3", "G/1", "1/ 2", "123456789/1",
-                            "1/123456789", "-1/2"})
+    for (const char* bad :
+         {"", "/", "1/", "/1", "12", "1/2/3", "G/1", "1/ 2", "123456789/1", "1/123456789", "-1/2"})
         CHECK_FALSE(Lsn::parse(bad));
 }
 
@@ -26,7 +26,8 @@ TEST_CASE("Lsn orders numerically, not as text", "[lsn]") {
 }
 
 TEST_CASE("Lsn::append_to writes the same text as str() without allocating a string", "[lsn]") {
-    for (uint64_t v : {0ull, 1ull, 0xABCDEFull, 0x16B374D848ull, 0xFFFFFFFFFFFFFFFFull, 0x100000000ull}) {
+    for (uint64_t v :
+         {0ull, 1ull, 0xABCDEFull, 0x16B374D848ull, 0xFFFFFFFFFFFFFFFFull, 0x100000000ull}) {
         std::string out = "x";
         pgsync::Lsn(v).append_to(out);
         CHECK(out == "x" + pgsync::Lsn(v).str());

@@ -3,7 +3,8 @@
 
 #include <catch2/catch.hpp>
 
-TEST_CASE("edit distance counts insertions, deletions, substitutions and transpositions", "[suggest]") {
+TEST_CASE("edit distance counts insertions, deletions, substitutions and transpositions",
+          "[suggest]") {
     CHECK(pgsync::edit_distance("publicaton", "publication") == 1);
     CHECK(pgsync::edit_distance("valdiate", "validate") == 1);
     CHECK(pgsync::edit_distance("", "abc") == 3);
