@@ -1,6 +1,7 @@
 // AckTracker confirms only commit boundaries that are flushed (and acknowledged, with an ack
 // file), clamps acknowledgements of unwritten positions, and confirms an idle keepalive's WAL end.
 #include "ack/ack_tracker.h"
+#include "stderr_capture.h"
 #include "util/error.h"
 
 #include <catch2/catch.hpp>
@@ -19,37 +20,7 @@ Lsn at(uint64_t value) {
     return Lsn(value);
 }
 
-// Captures what the logger writes to stderr (fd 2) while it lives.
-class StderrCapture {
-public:
-    StderrCapture() {
-        m_file = std::tmpfile();
-        std::fflush(stderr);
-        m_saved = ::dup(STDERR_FILENO);
-        ::dup2(::fileno(m_file), STDERR_FILENO);
-    }
-    ~StderrCapture() { restore(); }
-    std::string text() {
-        restore();
-        std::string out;
-        std::rewind(m_file);
-        char buf[4096];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, m_file)) > 0)
-            out.append(buf, n);
-        return out;
-    }
-
-private:
-    void restore() {
-        if (m_saved < 0) return;
-        ::dup2(m_saved, STDERR_FILENO);
-        ::close(m_saved);
-        m_saved = -1;
-    }
-    std::FILE* m_file = nullptr;
-    int m_saved = -1;
-};
+using pgsync::test::StderrCapture;
 
 size_t count(const std::string& haystack, const std::string& needle) {
     size_t n = 0;
