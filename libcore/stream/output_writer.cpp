@@ -6,7 +6,7 @@
 
 namespace pgsync::stream {
 
-OutputWriter::OutputWriter(OutputSink& sink, size_t max_queued_bytes)
+OutputWriter::OutputWriter(ChunkSink& sink, size_t max_queued_bytes)
     : m_sink(sink), m_max_bytes(max_queued_bytes), m_thread([this] { run(); }) {}
 
 OutputWriter::~OutputWriter() {

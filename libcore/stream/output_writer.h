@@ -4,7 +4,7 @@
 #pragma once
 
 #include "util/lsn.h"
-#include "util/output_sink.h"
+#include "util/chunk_sink.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -20,7 +20,7 @@ namespace pgsync::stream {
 class OutputWriter {
 public:
     // fsync_file: sync a regular file after each batch before reporting positions durable.
-    OutputWriter(OutputSink& sink, size_t max_queued_bytes);
+    OutputWriter(ChunkSink& sink, size_t max_queued_bytes);
     ~OutputWriter(); // stops the thread; what is still queued is dropped (not reported durable)
 
     // Queues a chunk; commit_end is the end_lsn of the commit that ends it (invalid
@@ -48,7 +48,7 @@ private:
         Lsn commit_end;
     };
 
-    OutputSink& m_sink;
+    ChunkSink& m_sink;
     const size_t m_max_bytes;
     std::atomic<size_t> m_queued_bytes{0};
     std::atomic<uint64_t> m_durable{0};

@@ -49,7 +49,7 @@ record::ValueKind value_kind(decode::ValueKind kind) {
 
 class Runner {
 public:
-    Runner(const StreamOptions& options, OutputSink& out)
+    Runner(const StreamOptions& options, ChunkSink& out)
         : m_options(options), m_values(m_catalog), m_relations(m_catalog, m_values),
           m_writer(out, options.max_queued_bytes),
           m_buffer(options.memory_budget_bytes, options.spill_dir),
@@ -91,12 +91,14 @@ private:
 
     // One connection: checks, START_REPLICATION, the loop.
     SessionEnd session() {
-        pg::Connection sql = pg::Connection::open({m_options.conninfo, false, "pgsync-stream", {}});
+        pg::Connection sql =
+            pg::Connection::open({m_options.conninfo, false, m_options.application_name, {}});
         if (!m_formatter)
             m_formatter = record::make_formatter(m_options.format, m_values,
                                                  {"pgsync", PQdb(sql.raw()), m_options.slot});
         SlotState state = wait_for_free_slot(sql);
-        pg::Connection repl = pg::Connection::open({m_options.conninfo, true, "pgsync-stream", {}});
+        pg::Connection repl =
+            pg::Connection::open({m_options.conninfo, true, m_options.application_name, {}});
         pg::SystemIdentity system = pg::identify_system(repl);
         if (!m_system_id.empty() &&
             (system.system_id != m_system_id || system.timeline != m_timeline))
@@ -493,7 +495,7 @@ private:
 
 } // namespace
 
-StreamEnd run_stream(const StreamOptions& options, OutputSink& out) {
+StreamEnd run_stream(const StreamOptions& options, ChunkSink& out) {
     if (options.publications.empty()) throw usage_error("--publication is required");
     Runner runner(options, out);
     return runner.run();

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "util/lsn.h"
-#include "util/output_sink.h"
+#include "util/chunk_sink.h"
 
 #include <csignal>
 #include <string>
@@ -13,6 +13,7 @@ namespace pgsync::stream {
 
 struct StreamOptions {
     std::string conninfo;
+    std::string application_name = "pgsync-stream";
     std::string slot;
     std::vector<std::string> publications;
     std::string ack_file; // empty: confirm what is written (stdout) or fsynced (file)
@@ -32,6 +33,6 @@ enum class StreamEnd { EndposReached, Stopped };
 
 // Runs until --endpos, a stop signal, or an error (pgsync::Error; exit code kExitSlotLost when
 // the slot is invalidated).
-StreamEnd run_stream(const StreamOptions& options, OutputSink& out);
+StreamEnd run_stream(const StreamOptions& options, ChunkSink& out);
 
 } // namespace pgsync::stream

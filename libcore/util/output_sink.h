@@ -2,6 +2,8 @@
 // lines from several workers never interleave; sync() makes the data durable before we report it.
 #pragma once
 
+#include "util/chunk_sink.h"
+
 #include <csignal>
 #include <mutex>
 #include <string>
@@ -9,7 +11,7 @@
 
 namespace pgsync {
 
-class OutputSink {
+class OutputSink final : public ChunkSink {
 public:
     // Writes to an already-open descriptor (not owned), e.g. STDOUT_FILENO.
     static OutputSink to_fd(int fd, std::string name = "standard output");
@@ -20,15 +22,15 @@ public:
 
     OutputSink(OutputSink&& other) noexcept;
     OutputSink& operator=(OutputSink&&) = delete;
-    ~OutputSink();
+    ~OutputSink() override;
 
     // Writes all of data at once (thread-safe); throws pgsync::Error on failure (EPIPE included).
-    void write(std::string_view data);
+    void write(std::string_view data) override;
     // Makes what was written durable when the target is a regular file (fsync); no-op otherwise.
-    void sync();
+    void sync() override;
     // Reopens a file sink at its path for appending (after log rotation, on SIGHUP); no-op for a
     // descriptor sink. Throws pgsync::Error when the file cannot be opened.
-    void reopen();
+    void reopen() override;
 
     enum class WaitResult { ReaderClosed, TimedOut, Stopped };
     // For a pipe: waits until its reader closes it, timeout_seconds pass (<= 0: no limit), or

@@ -5,6 +5,7 @@
 #include "tool_main.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/output_sink.h"
 
 #include <unistd.h>
 

@@ -1,0 +1,31 @@
+// Evaluates a bound filter on one image of a row, in C++, agreeing with PostgreSQL's WHERE on
+// every supported operator and type (tests/integration/filter/differential_test.cpp shows it).
+#pragma once
+
+#include "filter/bound_filter.h"
+
+#include <span>
+#include <string_view>
+
+namespace pgsync::filter {
+
+// One column of a row image as a native change record carries it.
+struct Cell {
+    enum class Kind : char {
+        Null,   // SQL NULL
+        Absent, // not in this image: an unchanged TOAST value, or outside a key-only old image
+        Json,   // the value's JSON token exactly as record/value_json writes it
+    };
+    Kind kind = Kind::Absent;
+    std::string_view json; // Json: e.g. 42, 12.50, "text with \"escapes\"", true, "2026-11-19T00:00:00+00:00"
+};
+
+// Yes/No as WHERE would decide (NULL comparisons are not true); Unknown when the result depends
+// on a column Absent from this image.
+enum class Match { Yes, No, Unknown };
+
+// row has one Cell per table column (BoundFilter::columns order). Never throws: a value that does
+// not parse for its type compares as not matching.
+Match evaluate(const BoundFilter& filter, std::span<const Cell> row);
+
+} // namespace pgsync::filter

@@ -1,0 +1,90 @@
+// ChangeLog: pgsync-serve's durable log under --storage-dir. The replication stream writes native
+// change records into it (it is the stream's ChunkSink); records are fsynced before the slot is
+// confirmed, and every client resumes from it by LogOffset. Segment files of whole transactions,
+// dropped whole by retention (size and age). An epoch names the log's identity: it changes when
+// the log is recreated (new slot, other database, re-snapshot), so offsets from another life are
+// refused, never silently resumed from (cdc-hard-cases F4).
+#pragma once
+
+#include "serve/log_offset.h"
+#include "util/chunk_sink.h"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgsync::serve {
+
+struct LogIdentity {        // what the log belongs to; stored in DIR/log.json
+    std::string system_id;  // IDENTIFY_SYSTEM's systemid
+    std::string database;
+    std::string slot;
+};
+
+struct ChangeLogOptions {
+    std::string dir;
+    uint64_t segment_bytes = 64ull << 20;         // a new segment after a commit past this size
+    uint64_t retain_bytes = 1ull << 30;           // oldest segments dropped past this total
+    std::chrono::seconds retain_age{7 * 24 * 3600}; // and segments whose last record is older
+};
+
+// One record as appended or read: its offset and its line (no newline). The views point into a
+// buffer valid for the duration of the callback / until the next read.
+struct LogRecord {
+    LogOffset offset;
+    std::string_view line;
+    uint32_t xid = 0;   // 0 for a non-transactional message
+    bool commit = false; // the transaction's last record
+};
+
+class ChangeLog {
+public:
+    // Opens or creates the log in options.dir. When the stored identity differs from identity (or
+    // there is none) the log is emptied and gets a new epoch; a torn last line (crash mid-write) is
+    // cut off. Throws pgsync::Error naming the directory when it cannot be used (permissions, a
+    // second pgsync-serve holding its lock).
+    static std::unique_ptr<ChangeLog> open(const ChangeLogOptions& options,
+                                           const LogIdentity& identity);
+    ~ChangeLog();
+
+    const std::string& epoch() const;
+    // Records strictly after start() are retained (a zero offset when nothing was ever dropped);
+    // end() is the last record's offset (zero when empty). Thread-safe.
+    LogOffset start() const;
+    LogOffset end() const;
+
+    // The writer, for stream::run_stream: write() takes whole native-record lines, drops those at
+    // or before end() (a replay after a restart), appends the rest and calls on_append for each
+    // batch it appended (after write(2), before sync); sync() makes them durable.
+    ChunkSink& writer();
+    void on_append(std::function<void(const std::vector<LogRecord>&)> callback);
+
+    // A sequential reader of records strictly after `after`. Returns nullopt when `after` is before
+    // start() (no longer retained) or after end() by more than nothing known.
+    class Reader {
+    public:
+        virtual ~Reader() = default;
+        // Fills out with the next record; false at the current end (call again later for more).
+        virtual bool next(LogRecord& out) = 0;
+    };
+    std::unique_ptr<Reader> read_after(LogOffset after) const;
+
+    // Drops whole segments past the retention limits; called by the writer after a rotation and
+    // by the server on a timer. Returns the number of segments dropped.
+    size_t enforce_retention(std::chrono::system_clock::time_point now);
+
+    uint64_t size_bytes() const;
+
+private:
+    ChangeLog() = default;
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace pgsync::serve

@@ -1,0 +1,42 @@
+// pgsync-serve's job: read one replication slot into the durable change log (serve/change_log.h)
+// and serve it over HTTP/WebSocket: filtered, resumable shapes on /v1/ws, raw change records on
+// /v1/stream, /v1/health and /metrics. See pgsync-serve(1) for the protocol.
+#pragma once
+
+#include "config/config.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pgsync::serve {
+
+struct ServeOptions {
+    std::string conninfo;
+    std::string slot;
+    std::string publication;
+    std::string listen = "127.0.0.1:8080"; // host:port; port 0 picks a free one
+    std::string storage_dir = "./pgsync-data";
+    std::string jwt_secret;               // HS256 secret (from --jwt-secret-env's variable)
+    std::string api_key;                  // for /v1/stream (from --api-key-env's variable)
+    bool insecure = false;                // no auth at all: loopback only
+    uint64_t retain_bytes = 1ull << 30;
+    std::chrono::seconds retain_age{7 * 24 * 3600};
+    uint64_t client_queue_bytes = 4u << 20; // per client; past it the client is dropped (F1)
+    int max_clients = 20000;
+    int load_jobs = 2;                      // connections for initial loads
+    std::vector<config::Table> tables;      // config's tables (live_queries allow-list)
+    std::string ready_file;                 // written with the bound address once listening
+    const volatile std::sig_atomic_t* stop = nullptr;
+};
+
+// Runs until a stop signal (returns) or a fatal error (pgsync::Error; exit code 3 when the slot
+// was invalidated, as pgsync-stream).
+void run_server(const ServeOptions& options);
+
+// Whether host (of --listen) is a loopback address: 127.0.0.0/8, ::1 or "localhost".
+bool is_loopback(const std::string& host);
+
+} // namespace pgsync::serve
