@@ -26,12 +26,16 @@ _pgsync_options() {
         pgsync-stream)
             echo "$common -S --slot -P --publication --ack-file -o --output --start" \
                  "-E --endpos --no-loop --format -s --status-interval --spill-dir" ;;
+        pgsync-serve)
+            echo "$common -S --slot -P --publication --listen --storage-dir" \
+                 "--jwt-secret-env --api-key-env --insecure --retain-bytes --retain-age" \
+                 "--client-queue-bytes --max-clients --load-jobs --ready-file" ;;
     esac
 }
 
 # What the argument of option $1 of tool $2 completes to: "values: ..." (a fixed list),
-# "file", "directory", "none" (free text such as a connection string or a name), or nothing
-# when the option takes none.
+# "file", "directory", "variable" (the name of an exported environment variable), "none" (free
+# text such as a connection string or a name), or nothing when the option takes none.
 _pgsync_argument() {
     case $1 in
         --log-format) echo "values: text json" ;;
@@ -41,11 +45,13 @@ _pgsync_argument() {
             else
                 echo "values: native wal2json debezium"
             fi ;;
-        -o | --output | --ack-file | --config) echo file ;;
-        --spill-dir) echo directory ;;
+        -o | --output | --ack-file | --config | --ready-file) echo file ;;
+        --spill-dir | --storage-dir) echo directory ;;
+        --jwt-secret-env | --api-key-env) echo variable ;;
         -d | --dbname | -S | --slot | -P | --publication | -t | --table | -j | --jobs | \
             --hold-timeout | --create-timeout | --start | -E | --endpos | -s | \
-            --status-interval) echo none ;;
+            --status-interval | --listen | --retain-bytes | --retain-age | \
+            --client-queue-bytes | --max-clients | --load-jobs) echo none ;;
     esac
 }
 
@@ -83,6 +89,12 @@ _pgsync_complete() {
                 while IFS= read -r file; do
                     COMPREPLY+=("$prefix$file")
                 done < <(compgen "$flag" -- "$cur")
+                ;;
+            variable)
+                local name
+                while IFS= read -r name; do
+                    COMPREPLY+=("$prefix$name")
+                done < <(compgen -e -- "$cur")
                 ;;
         esac
         return 0
@@ -146,3 +158,4 @@ complete -F _pgsync_complete pgsync-config
 complete -F _pgsync_complete pgsync-init
 complete -F _pgsync_complete pgsync-snapshot
 complete -F _pgsync_complete pgsync-stream
+complete -F _pgsync_complete pgsync-serve

@@ -1,10 +1,11 @@
 # Fish completion for every pgsync-* tool: option names, fixed option values, and file names for
 # FILE options. Fish loads completions by command name: install this file as pgsync-config.fish,
-# pgsync-init.fish, pgsync-snapshot.fish and pgsync-stream.fish (or source it from config.fish).
+# pgsync-init.fish, pgsync-snapshot.fish, pgsync-stream.fish and pgsync-serve.fish (or source it
+# from config.fish).
 
 # Options every tool shares. The tools take no operands: never offer file names unless an
 # option asks for one.
-set -l tools -c pgsync-init -c pgsync-snapshot -c pgsync-stream
+set -l tools -c pgsync-init -c pgsync-snapshot -c pgsync-stream -c pgsync-serve
 complete $tools -f
 complete $tools -s d -l dbname -x -d 'Database: connection string, URI or database name'
 complete $tools -s v -l verbose -d 'Print more diagnostics on stderr'
@@ -69,3 +70,17 @@ complete -c pgsync-stream -l no-loop -d 'Exit on connection loss instead of reco
 complete -c pgsync-stream -l format -x -a 'native wal2json debezium' -d 'Record format'
 complete -c pgsync-stream -s s -l status-interval -x -d 'Longest time between status updates (seconds)'
 complete -c pgsync-stream -l spill-dir -x -a '(__fish_complete_directories)' -d 'Directory for large in-progress transactions'
+
+complete -c pgsync-serve -s S -l slot -x -d 'Logical replication slot to read (its own)'
+complete -c pgsync-serve -s P -l publication -x -d 'Publication whose tables are served'
+complete -c pgsync-serve -l listen -x -d 'Address to listen on, host:port (default 127.0.0.1:8080)'
+complete -c pgsync-serve -l storage-dir -x -a '(__fish_complete_directories)' -d 'Directory of the change log'
+complete -c pgsync-serve -l jwt-secret-env -x -a '(set -xn)' -d 'Environment variable holding the HS256 secret of client tokens'
+complete -c pgsync-serve -l api-key-env -x -a '(set -xn)' -d 'Environment variable holding the API key of /v1/stream'
+complete -c pgsync-serve -l insecure -d 'No authentication (loopback addresses only)'
+complete -c pgsync-serve -l retain-bytes -x -d 'Most change log to keep (default 1GB)'
+complete -c pgsync-serve -l retain-age -x -d 'How long changes are kept in the log (default 7d)'
+complete -c pgsync-serve -l client-queue-bytes -x -d 'Most data queued for one client (default 4MB)'
+complete -c pgsync-serve -l max-clients -x -d 'Most WebSocket connections at once (default 20000)'
+complete -c pgsync-serve -l load-jobs -x -d 'Database connections for initial loads (default 2)'
+complete -c pgsync-serve -l ready-file -r -F -d 'Write the bound host:port here once listening'

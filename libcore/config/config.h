@@ -80,6 +80,11 @@ struct Serve {
     Value<std::string> listen{"127.0.0.1:8080"};
     Value<std::string> storage_dir{"./pgsync-data"};
     ServeAuth auth;
+    Value<std::string> retain_bytes{"1GB"};      // a size (util/units.h)
+    Value<std::string> retain_age{"7d"};         // a duration
+    Value<std::string> client_queue_bytes{"4MB"};
+    Value<int> max_clients{20000};
+    Value<int> load_jobs{2};
 };
 
 struct Config {

@@ -7,6 +7,7 @@
 #include "config/yaml_document.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/units.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -133,9 +134,25 @@ bool valid_listen(std::string_view text) {
 void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
     const YamlNode* node = section(reader, root, "serve", "");
     if (!node) return;
-    reader.check_keys(*node, "serve", {"listen", "storage_dir", "auth"});
+    reader.check_keys(*node, "serve",
+                      {"listen", "storage_dir", "auth", "retain_bytes", "retain_age",
+                       "client_queue_bytes", "max_clients", "load_jobs"});
     reader.read(*node, "listen", "serve", serve.listen);
     reader.read(*node, "storage_dir", "serve", serve.storage_dir);
+    reader.read(*node, "retain_bytes", "serve", serve.retain_bytes);
+    reader.read(*node, "retain_age", "serve", serve.retain_age);
+    reader.read(*node, "client_queue_bytes", "serve", serve.client_queue_bytes);
+    reader.read(*node, "max_clients", "serve", serve.max_clients, 1, 1000000);
+    reader.read(*node, "load_jobs", "serve", serve.load_jobs, 1, 64);
+    for (auto* size : {&serve.retain_bytes, &serve.client_queue_bytes})
+        if (size->set && !parse_size(size->value))
+            reader.error(size->origin, "invalid size \"" + size->value + "\" in \"serve\"",
+                         "Write a number of bytes with an optional unit: kB, MB, GB or TB (base "
+                         "1024), e.g. 64MB.");
+    if (serve.retain_age.set && !parse_duration(serve.retain_age.value))
+        reader.error(serve.retain_age.origin,
+                     "invalid duration \"" + serve.retain_age.value + "\" in \"serve\"",
+                     "Write a number with a unit: s, m, h or d, e.g. 7d.");
     if (serve.listen.set && !valid_listen(serve.listen.value))
         reader.error(serve.listen.origin,
                      "invalid listen address \"" + serve.listen.value + "\" in \"serve\"",

@@ -198,6 +198,11 @@ std::string render_effective(const Config& config, bool mask_secrets) {
     w.text("serve:\n");
     w.string(2, "listen", serve.listen);
     w.string(2, "storage_dir", serve.storage_dir);
+    w.string(2, "retain_bytes", serve.retain_bytes);
+    w.string(2, "retain_age", serve.retain_age);
+    w.string(2, "client_queue_bytes", serve.client_queue_bytes);
+    w.line(2, "max_clients", std::to_string(serve.max_clients.value), serve.max_clients.set);
+    w.line(2, "load_jobs", std::to_string(serve.load_jobs.value), serve.load_jobs.set);
     w.text("  auth:\n");
     w.environment(4, "jwt_secret_env", serve.auth.jwt_secret_env);
     w.environment(4, "api_key_env", serve.auth.api_key_env);
@@ -263,6 +268,15 @@ serve:
   listen: 127.0.0.1:8080
   # Where the server keeps its log of changes.
   storage_dir: ./pgsync-data
+  # The log keeps at most this much (kB, MB, GB, TB) and this long (s, m, h, d); clients
+  # resuming from older offsets must refetch.
+  retain_bytes: 1GB
+  retain_age: 7d
+  # A client whose unsent frames pass this size is disconnected (it resumes from its offsets).
+  client_queue_bytes: 4MB
+  # Connections accepted at once, and database connections for initial loads.
+  max_clients: 20000
+  load_jobs: 2
   auth:
     # The names of environment variables holding the secrets (never the secrets themselves).
     jwt_secret_env: PGSYNC_JWT_SECRET

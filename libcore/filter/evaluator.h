@@ -17,7 +17,8 @@ struct Cell {
         Json,   // the value's JSON token exactly as record/value_json writes it
     };
     Kind kind = Kind::Absent;
-    std::string_view json; // Json: e.g. 42, 12.50, "text with \"escapes\"", true, "2026-11-19T00:00:00+00:00"
+    // Json: e.g. 42, 12.50, "text with \"escapes\"", true, "2026-11-19T00:00:00+00:00"
+    std::string_view json;
 };
 
 // Yes/No as WHERE would decide (NULL comparisons are not true); Unknown when the result depends

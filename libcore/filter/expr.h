@@ -14,8 +14,8 @@ namespace pgsync::filter {
 struct Operand {
     enum class Kind { String, Number, Boolean, Null, Param };
     Kind kind = Kind::Null;
-    std::string text; // String: the unescaped value; Number: as written; Boolean: "true"/"false"
-    int param = 0;    // Param: n of $n (1-based)
+    std::string text;    // String: the unescaped value; Number: as written; Boolean: "true"/"false"
+    int param = 0;       // Param: n of $n (1-based)
     size_t position = 0; // byte offset in the where text, for error messages
 };
 

@@ -15,6 +15,8 @@
 
 namespace pgsync::filter {
 
+// All shapes of one index belong to the same table. A row image that lacks an indexed column
+// (Absent) gets every shape filed under that column as a candidate.
 class ShapeIndex {
 public:
     using ShapeId = uint64_t;
@@ -31,12 +33,16 @@ public:
 private:
     struct Entry {
         const BoundFilter* filter = nullptr;
-        int column = -1;       // the indexed column, or -1
-        std::string key;       // the canonical value it is filed under
+        int column = -1; // the indexed column, or -1
+        std::string key; // the canonical value it is filed under
     };
     std::unordered_map<ShapeId, Entry> m_entries;
-    // column -> canonical value -> shapes
-    std::unordered_map<int, std::unordered_map<std::string, std::vector<ShapeId>>> m_by_value;
+    struct ColumnIndex {
+        uint32_t type_oid = 0; // how a row's cell of the column is read into a key
+        size_t shapes = 0;
+        std::unordered_map<std::string, std::vector<ShapeId>> by_value; // canonical value -> shapes
+    };
+    std::unordered_map<int, ColumnIndex> m_by_value; // indexed column -> its shapes
     std::vector<ShapeId> m_unindexed;
 };
 

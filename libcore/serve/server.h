@@ -19,16 +19,18 @@ struct ServeOptions {
     std::string publication;
     std::string listen = "127.0.0.1:8080"; // host:port; port 0 picks a free one
     std::string storage_dir = "./pgsync-data";
-    std::string jwt_secret;               // HS256 secret (from --jwt-secret-env's variable)
-    std::string api_key;                  // for /v1/stream (from --api-key-env's variable)
-    bool insecure = false;                // no auth at all: loopback only
+    std::string jwt_secret; // HS256 secret (from --jwt-secret-env's variable)
+    std::string api_key;    // for /v1/stream (from --api-key-env's variable)
+    bool insecure = false;  // no auth at all: loopback only
     uint64_t retain_bytes = 1ull << 30;
+    uint64_t segment_bytes = 64ull << 20; // log segment size (retention drops whole ones)
     std::chrono::seconds retain_age{7 * 24 * 3600};
     uint64_t client_queue_bytes = 4u << 20; // per client; past it the client is dropped (F1)
+    double client_timeout_seconds = 30;     // a full queue not drained for this long: dropped
     int max_clients = 20000;
-    int load_jobs = 2;                      // connections for initial loads
-    std::vector<config::Table> tables;      // config's tables (live_queries allow-list)
-    std::string ready_file;                 // written with the bound address once listening
+    int load_jobs = 2;                 // connections for initial loads
+    std::vector<config::Table> tables; // config's tables (live_queries allow-list)
+    std::string ready_file;            // written with the bound address once listening
     const volatile std::sig_atomic_t* stop = nullptr;
 };
 

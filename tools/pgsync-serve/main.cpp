@@ -1,14 +1,117 @@
 // pgsync-serve: filtered, resumable change streams fanned out to many WebSocket clients.
+#include "config_option.h"
 #include "serve/server.h"
+#include "stream/slot_check.h"
 #include "tool_main.h"
+#include "util/error.h"
+#include "util/units.h"
+
+#include <cstdlib>
+
+namespace {
+
+// The value of the environment variable a --*-env option names (secrets never go on the command
+// line, where ps shows them).
+std::string secret_from(const std::string& variable, const char* option) {
+    if (variable.empty()) return {};
+    const char* value = std::getenv(variable.c_str());
+    if (!value || !*value)
+        throw pgsync::usage_error(std::string(option) + " names \"" + variable +
+                                      "\", which is not set or empty",
+                                  "Export the secret in that variable before starting "
+                                  "pgsync-serve.");
+    return value;
+}
+
+uint64_t size_option(const std::string& text, const char* option) {
+    auto size = pgsync::parse_size(text);
+    if (!size || *size == 0)
+        throw pgsync::usage_error(std::string("invalid ") + option + " \"" + text + "\"",
+                                  "Give a size with an optional unit (kB, MB, GB, TB), e.g. 64MB.");
+    return *size;
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
     return pgsync::tool::run("pgsync-serve", [&] {
-        CLI::App app{"Serve filtered, resumable change streams over WebSocket.", "pgsync-serve"};
+        CLI::App app{"Serve filtered, resumable change streams of a pgoutput slot over WebSocket "
+                     "(/v1/ws), raw change records to trusted backends (/v1/stream), /v1/health "
+                     "and /metrics.",
+                     "pgsync-serve"};
+        pgsync::serve::ServeOptions options;
         pgsync::tool::CommonFlags common;
+        std::string config_path, jwt_env, api_env;
+        std::string retain_bytes = "1GB", retain_age = "7d", queue_bytes = "4MB",
+                    segment_bytes = "64MB";
+        app.add_option("-d,--dbname", options.conninfo,
+                       "Connection string, URI or database name (PG* variables apply)");
+        app.add_option("-S,--slot", options.slot, "Replication slot to read (pgoutput)");
+        app.add_option("-P,--publication", options.publication, "Publication of the slot");
+        app.add_option("--listen", options.listen,
+                       "HOST:PORT to listen on (default 127.0.0.1:8080)");
+        app.add_option("--storage-dir", options.storage_dir,
+                       "Directory of the durable change log (default ./pgsync-data)");
+        app.add_option("--jwt-secret-env", jwt_env,
+                       "Environment variable holding the HS256 secret for /v1/ws tokens");
+        app.add_option("--api-key-env", api_env,
+                       "Environment variable holding the API key for /v1/stream");
+        app.add_flag("--insecure", options.insecure,
+                     "No authentication (loopback addresses only; for local development)");
+        app.add_option("--retain-bytes", retain_bytes, "Keep at most this much log (default 1GB)");
+        app.add_option("--segment-bytes", segment_bytes,
+                       "Start a new log segment past this size (default 64MB)");
+        app.add_option("--retain-age", retain_age, "Keep log at most this long (default 7d)");
+        app.add_option("--client-queue-bytes", queue_bytes,
+                       "Disconnect a client whose unsent frames pass this size (default 4MB)");
+        app.add_option("--client-timeout", options.client_timeout_seconds,
+                       "Seconds a client may leave its full queue undrained before it is "
+                       "disconnected (default 30)")
+            ->check(CLI::Range(0.1, 86400.0));
+        app.add_option("--max-clients", options.max_clients, "Connections at once (default 20000)")
+            ->check(CLI::Range(1, 1000000));
+        app.add_option("--load-jobs", options.load_jobs,
+                       "Database connections for initial loads (default 2)")
+            ->check(CLI::Range(1, 64));
+        app.add_option("--ready-file", options.ready_file,
+                       "Write the bound HOST:PORT to PATH once listening");
+        pgsync::tool::add_config_option(app, config_path);
         pgsync::tool::add_common_flags(app, common);
         if (!pgsync::tool::parse(app, argc, argv)) return 0;
-        pgsync::serve::ServeOptions options;
+        pgsync::tool::apply_common_flags(common);
+
+        using pgsync::tool::given;
+        if (auto config = pgsync::tool::load_config(config_path)) {
+            const auto& serve = config->serve;
+            if (!given(app, "--dbname")) options.conninfo = config->resolved_dsn();
+            if (!given(app, "--slot")) options.slot = config->source.slot.value;
+            if (!given(app, "--publication"))
+                options.publication = config->source.publication.value;
+            if (!given(app, "--listen")) options.listen = serve.listen.value;
+            if (!given(app, "--storage-dir")) options.storage_dir = serve.storage_dir.value;
+            if (!given(app, "--jwt-secret-env")) jwt_env = serve.auth.jwt_secret_env.value;
+            if (!given(app, "--api-key-env")) api_env = serve.auth.api_key_env.value;
+            if (!given(app, "--insecure")) options.insecure = serve.auth.insecure.value;
+            if (!given(app, "--retain-bytes")) retain_bytes = serve.retain_bytes.value;
+            if (!given(app, "--retain-age")) retain_age = serve.retain_age.value;
+            if (!given(app, "--client-queue-bytes")) queue_bytes = serve.client_queue_bytes.value;
+            if (!given(app, "--max-clients")) options.max_clients = serve.max_clients.value;
+            if (!given(app, "--load-jobs")) options.load_jobs = serve.load_jobs.value;
+            options.tables = config->tables;
+        }
+        options.jwt_secret = secret_from(jwt_env, "--jwt-secret-env");
+        options.api_key = secret_from(api_env, "--api-key-env");
+        options.retain_bytes = size_option(retain_bytes, "--retain-bytes");
+        options.client_queue_bytes = size_option(queue_bytes, "--client-queue-bytes");
+        options.segment_bytes = size_option(segment_bytes, "--segment-bytes");
+        auto age = pgsync::parse_duration(retain_age);
+        if (!age || age->count() == 0)
+            throw pgsync::usage_error("invalid --retain-age \"" + retain_age + "\"",
+                                      "Give a duration with a unit (s, m, h, d), e.g. 7d.");
+        options.retain_age = *age;
+
+        pgsync::tool::install_stop_signals();
+        options.stop = &pgsync::tool::g_stop_requested;
         pgsync::serve::run_server(options);
         return 0;
     });

@@ -64,6 +64,11 @@ snapshot:
 serve:
   listen: "127.0.0.1:8080"   # default
   storage_dir: ./pgsync-data   # default
+  retain_bytes: "1GB"   # default
+  retain_age: "7d"   # default
+  client_queue_bytes: "4MB"   # default
+  max_clients: 20000   # default
+  load_jobs: 2   # default
   auth:
     jwt_secret_env: PGSYNC_RENDER_TEST_SET   # (set)
     api_key_env: PGSYNC_RENDER_TEST_UNSET   # (not set)

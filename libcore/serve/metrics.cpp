@@ -1,0 +1,49 @@
+// The Prometheus text exposition of Metrics.
+#include "serve/metrics.h"
+
+namespace pgsync::serve {
+
+namespace {
+void add(std::string& out, const char* name, const char* type, const char* help, int64_t value) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+    out += name;
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+}
+} // namespace
+
+std::string Metrics::render() const {
+    std::string out;
+    add(out, "pgsync_serve_clients", "gauge", "Connected WebSocket clients.", int64_t(clients));
+    add(out, "pgsync_serve_subscriptions", "gauge", "Active subscriptions.",
+        int64_t(subscriptions));
+    add(out, "pgsync_serve_shapes", "gauge", "Distinct shapes (table, filter, columns).",
+        int64_t(shapes));
+    add(out, "pgsync_serve_changes_total", "counter", "Row changes dispatched from the log.",
+        int64_t(changes_total));
+    add(out, "pgsync_serve_frames_sent_total", "counter", "Frames written to clients.",
+        int64_t(frames_sent_total));
+    add(out, "pgsync_serve_replication_lag_bytes", "gauge",
+        "Bytes of WAL between the server's current position and the slot's confirmed position.",
+        replication_lag_bytes);
+    add(out, "pgsync_serve_queue_bytes", "gauge", "Bytes queued for all clients.",
+        int64_t(queue_bytes));
+    add(out, "pgsync_serve_clients_dropped_total", "counter",
+        "Clients closed because their queue passed the cap.", int64_t(clients_dropped_total));
+    add(out, "pgsync_serve_log_bytes", "gauge", "Bytes in the change log.", int64_t(log_bytes));
+    add(out, "pgsync_serve_loads_total", "counter", "Initial loads run.", int64_t(loads_total));
+    add(out, "pgsync_serve_load_failures_total", "counter", "Initial loads that failed.",
+        int64_t(load_failures_total));
+    return out;
+}
+
+} // namespace pgsync::serve

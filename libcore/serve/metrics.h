@@ -1,0 +1,27 @@
+// Counters for GET /metrics (Prometheus text format). Written by the WebSocket thread and the
+// ingest thread, read by the WebSocket thread: atomics, no locks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace pgsync::serve {
+
+struct Metrics {
+    std::atomic<uint64_t> clients{0};
+    std::atomic<uint64_t> subscriptions{0};
+    std::atomic<uint64_t> shapes{0};
+    std::atomic<uint64_t> changes_total{0}; // row changes dispatched from the log
+    std::atomic<uint64_t> frames_sent_total{0};
+    std::atomic<uint64_t> clients_dropped_total{0};
+    std::atomic<uint64_t> queue_bytes{0}; // all clients' outbound queues
+    std::atomic<int64_t> replication_lag_bytes{0};
+    std::atomic<uint64_t> log_bytes{0};
+    std::atomic<uint64_t> loads_total{0};
+    std::atomic<uint64_t> load_failures_total{0};
+
+    std::string render() const;
+};
+
+} // namespace pgsync::serve
