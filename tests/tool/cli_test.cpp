@@ -7,7 +7,7 @@
 using namespace pgsync::test;
 
 namespace {
-const char* kTools[] = {"pgsync-init", "pgsync-snapshot", "pgsync-stream"};
+const char* kTools[] = {"pgsync-init", "pgsync-snapshot", "pgsync-stream", "pgsync-serve"};
 }
 
 TEST_CASE("every tool's --help prints usage on stdout and exits 0", "[tool]") {
@@ -36,7 +36,8 @@ TEST_CASE("an unknown flag exits 2 with one error line and a Try line", "[tool]"
         // Required options are given so that the unknown flag is the only problem.
         std::vector<std::string> args = {tool_path(tool), "--no-such-flag"};
         if (std::string(tool) != "pgsync-snapshot") args.insert(args.begin() + 1, {"-S", "s"});
-        if (std::string(tool) == "pgsync-stream") args.insert(args.begin() + 1, {"-P", "p"});
+        if (std::string(tool) == "pgsync-stream" || std::string(tool) == "pgsync-serve")
+            args.insert(args.begin() + 1, {"-P", "p"});
         auto r = run_process(args);
         CHECK(r.exit_code == 2);
         CHECK(r.err.find(std::string(tool) + ": error: ") == 0);
@@ -89,6 +90,8 @@ TEST_CASE("a malformed connection string exits 2 and names the problem", "[tool]
             args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
         else if (std::string(tool) == "pgsync-stream")
             args.insert(args.end(), {"-S", "s", "-P", "p", "--no-loop"});
+        else if (std::string(tool) == "pgsync-serve")
+            args.insert(args.end(), {"-S", "s", "-P", "p", "--insecure"});
         else
             args.insert(args.end(), {"-t", "x", "--no-init-line"});
         auto r = run_process(args);
@@ -107,6 +110,8 @@ TEST_CASE("an unreachable server exits 1 with a connection hint", "[tool]") {
             args.insert(args.end(), {"-S", "s", "-P", "p", "-t", "x"});
         else if (std::string(tool) == "pgsync-stream")
             args.insert(args.end(), {"-S", "s", "-P", "p", "--no-loop"});
+        else if (std::string(tool) == "pgsync-serve")
+            args.insert(args.end(), {"-S", "s", "-P", "p", "--insecure"});
         else
             args.insert(args.end(), {"-t", "x", "--no-init-line"});
         auto r = run_process(args);

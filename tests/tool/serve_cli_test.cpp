@@ -1,0 +1,77 @@
+// pgsync-serve's usage errors: each names what is wrong, gives a hint and exits 2, before any
+// connection is made.
+#include "process.h"
+
+#include <catch2/catch.hpp>
+
+using namespace pgsync::test;
+
+namespace {
+ProcessResult serve(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    args.insert(args.begin(), {tool_path("pgsync-serve"), "-d", "host=/nonexistent dbname=x"});
+    ProcessOptions options;
+    options.env = std::move(env);
+    return run_process(args, options);
+}
+} // namespace
+
+TEST_CASE("pgsync-serve refuses to start without an authentication setting", "[tool][serve]") {
+    auto r = serve({"-S", "s", "-P", "p"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("no authentication configured") != std::string::npos);
+    CHECK(r.err.find("hint: Give --jwt-secret-env") != std::string::npos);
+}
+
+TEST_CASE("pgsync-serve allows --insecure only on loopback, and says so", "[tool][serve]") {
+    auto r = serve({"-S", "s", "-P", "p", "--insecure", "--listen", "0.0.0.0:8080"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--insecure is allowed only on a loopback address, not \"0.0.0.0\"") !=
+          std::string::npos);
+    // On loopback it goes on (to fail connecting here), after a warning.
+    r = serve({"-S", "s", "-P", "p", "--insecure", "--listen", "127.0.0.1:0"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("warning: --insecure: no authentication") != std::string::npos);
+}
+
+TEST_CASE("pgsync-serve names a secret variable that is not set", "[tool][serve]") {
+    auto r = serve({"-S", "s", "-P", "p", "--jwt-secret-env", "PGSYNC_TEST_SURELY_UNSET_VAR"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--jwt-secret-env names \"PGSYNC_TEST_SURELY_UNSET_VAR\", which is not set") !=
+          std::string::npos);
+}
+
+TEST_CASE("pgsync-serve rejects bad listen addresses, sizes and durations", "[tool][serve]") {
+    std::map<std::string, std::string> env = {{"PGSYNC_TEST_SECRET", "s3cret"}};
+    const std::vector<std::string> base = {
+        "-S", "s", "-P", "p", "--jwt-secret-env", "PGSYNC_TEST_SECRET"};
+    auto with = [&](std::vector<std::string> extra) {
+        auto args = base;
+        args.insert(args.end(), extra.begin(), extra.end());
+        return serve(args, env);
+    };
+    auto r = with({"--listen", "nowhere"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("invalid --listen \"nowhere\"") != std::string::npos);
+    r = with({"--listen", "127.0.0.1:99999"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("invalid port") != std::string::npos);
+    r = with({"--retain-bytes", "lots"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("invalid --retain-bytes \"lots\"") != std::string::npos);
+    r = with({"--retain-age", "7 fortnights"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("invalid --retain-age") != std::string::npos);
+    r = with({"--client-queue-bytes", "0"});
+    CHECK(r.exit_code == 2);
+    r = with({"--max-clients", "0"});
+    CHECK(r.exit_code == 2);
+}
+
+TEST_CASE("pgsync-serve needs a slot and a publication", "[tool][serve]") {
+    auto r = serve({"-P", "p", "--insecure"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--slot is required") != std::string::npos);
+    r = serve({"-S", "s", "--insecure"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--publication is required") != std::string::npos);
+}
