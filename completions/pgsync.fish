@@ -81,6 +81,8 @@ complete -c pgsync-serve -l insecure -d 'No authentication (loopback addresses o
 complete -c pgsync-serve -l retain-bytes -x -d 'Most change log to keep (default 1GB)'
 complete -c pgsync-serve -l retain-age -x -d 'How long changes are kept in the log (default 7d)'
 complete -c pgsync-serve -l client-queue-bytes -x -d 'Most data queued for one client (default 4MB)'
+complete -c pgsync-serve -l client-timeout -x -d 'Seconds a client may leave its queue unread (default 30)'
+complete -c pgsync-serve -l segment-bytes -x -d 'Log segment size (default 64MB)'
 complete -c pgsync-serve -l max-clients -x -d 'Most WebSocket connections at once (default 20000)'
 complete -c pgsync-serve -l load-jobs -x -d 'Database connections for initial loads (default 2)'
 complete -c pgsync-serve -l ready-file -r -F -d 'Write the bound host:port here once listening'

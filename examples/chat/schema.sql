@@ -13,3 +13,8 @@ CREATE TABLE IF NOT EXISTS messages (
 -- on one group reads.
 CREATE INDEX IF NOT EXISTS messages_group_name_message_timestamp_idx
     ON messages (group_name, message_timestamp);
+
+-- pgsync-serve's clients filter on group_name: with the full old row in the WAL, an update or a
+-- delete is matched exactly against each filter (cdc-hard-cases F7) instead of reaching every
+-- filtered subscription as a key-only delete.
+ALTER TABLE messages REPLICA IDENTITY FULL;
