@@ -254,6 +254,11 @@ std::unique_ptr<ChangeLog> ChangeLog::open(const ChangeLogOptions& options,
             }
         }
     }
+    if (same && options.discard) {
+        log::warning("change log in \"" + dir +
+                     "\" is discarded: the slot moved past what it holds; clients must refetch");
+        same = false;
+    }
     if (!same) {
         // The segments of another log (or of none known) are never served: remove them first, so
         // a crash before the new identity is written removes them again.

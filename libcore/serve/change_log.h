@@ -36,6 +36,7 @@ struct ChangeLogOptions {
     uint64_t segment_bytes = 64ull << 20;           // a new segment after a commit past this size
     uint64_t retain_bytes = 1ull << 30;             // oldest segments dropped past this total
     std::chrono::seconds retain_age{7 * 24 * 3600}; // and segments whose last record is older
+    bool discard = false; // start a new epoch even when the identity matches (the slot moved)
 };
 
 // One record as appended or read: its offset and its line (no newline). The views point into a

@@ -6,6 +6,7 @@
 #include "pg/connection.h"
 #include "pg/replication.h"
 #include "serve/change_log.h"
+#include "serve/confirm_mark.h"
 #include "serve/hub.h"
 #include "serve/loader.h"
 #include "serve/metrics.h"
@@ -91,7 +92,7 @@ void run_server(const ServeOptions& options) {
 
     // The slot must exist and be usable before anything listens (S5-S8).
     pg::Connection sql = pg::Connection::open({options.conninfo, false, "pgsync-serve", {}});
-    stream::check_slot(sql, options.slot, {options.publication});
+    stream::SlotState slot = stream::check_slot(sql, options.slot, {options.publication});
     pg::Connection repl = pg::Connection::open({options.conninfo, true, "pgsync-serve", {}});
     pg::SystemIdentity system = pg::identify_system(repl);
     repl.close();
@@ -101,6 +102,14 @@ void run_server(const ServeOptions& options) {
     log_options.dir = options.storage_dir;
     log_options.retain_bytes = options.retain_bytes;
     log_options.segment_bytes = options.segment_bytes;
+    // A slot confirmed past what this server ever confirmed did not continue this log (F4).
+    ConfirmMark mark(options.storage_dir);
+    if (auto confirmed = mark.read(); confirmed && slot.confirmed_flush > *confirmed) {
+        log::warning("slot \"" + options.slot + "\" is at " + slot.confirmed_flush.str() +
+                     ", past " + confirmed->str() +
+                     " where this server left it: it was moved or created again");
+        log_options.discard = true;
+    }
     log_options.retain_age = options.retain_age;
     std::unique_ptr<ChangeLog> log = ChangeLog::open(log_options, identity);
     log::info("change log in \"" + options.storage_dir + "\": epoch " + log->epoch() + ", end " +
@@ -156,6 +165,7 @@ void run_server(const ServeOptions& options) {
     stream_options.format = "native";
     stream_options.status_interval_seconds = 10;
     stream_options.stop = &ingest_stop;
+    stream_options.before_confirm = [&](Lsn lsn) { mark.write(lsn); };
     std::thread ingest([&] {
         try {
             stream::run_stream(stream_options, log->writer());

@@ -278,6 +278,8 @@ private:
     void send_status(pg::ReplicationStream& stream, Lsn confirm) {
         // write: the last commit handed out; flush and apply: what may be confirmed (never more).
         Lsn written = std::max(m_last_pushed_commit, confirm);
+        if (confirm > m_last_confirmed && m_options.before_confirm)
+            m_options.before_confirm(confirm);
         stream.send_status(written, confirm, confirm);
         if (confirm > m_last_confirmed) {
             log::debug("confirmed " + confirm.str());

@@ -2,10 +2,11 @@
 // records, confirming to the server only what the consumer acknowledged (or what is durable).
 #pragma once
 
-#include "util/lsn.h"
 #include "util/chunk_sink.h"
+#include "util/lsn.h"
 
 #include <csignal>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct StreamOptions {
     std::string spill_dir; // large streamed transactions spill here
     size_t memory_budget_bytes = 16u << 20;
     size_t max_queued_bytes = 8u << 20; // output not yet written before reading pauses
+    // Called with a position before it is first confirmed to the server, so a caller can record
+    // it durably first (pgsync-serve notices a slot moved by someone else this way, F4).
+    std::function<void(Lsn)> before_confirm;
     const volatile std::sig_atomic_t* stop = nullptr;   // SIGINT/SIGTERM
     const volatile std::sig_atomic_t* reopen = nullptr; // SIGHUP: reopen -o FILE
 };

@@ -592,3 +592,28 @@ TEST_CASE("with the default replica identity, a delete reaches filtered shapes k
     CHECK(left[0]["op"] == "delete");
     CHECK(left[0]["key"] == json{{"id", 3}});
 }
+
+TEST_CASE("a slot created again under the same name starts a new epoch: old offsets refetch (F4)",
+          "[serve][integration]") {
+    Fixture f;
+    f.start();
+    std::string offset;
+    {
+        auto c = f.client();
+        c.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}});
+        c.until("up-to-date", "s");
+        f.db.exec("INSERT INTO " + f.table + " VALUES (1, 'a', 1, 'old life')");
+        offset = c.until("up-to-date", "s").back()["offset"];
+    }
+    CHECK(f.server->stop() == 0);
+    f.db.exec("SELECT pg_drop_replication_slot('" + f.slot + "')");
+    f.db.exec("INSERT INTO " + f.table + " VALUES (2, 'a', 2, 'lost between the slots')");
+    auto init = run_process({tool_path("pgsync-init"), "-d", test_dsn(), "-S", f.slot, "-P", f.pub,
+                             "-t", f.table, "--if-not-exists"});
+    REQUIRE(init.exit_code == 0);
+    f.start();
+    CHECK(f.server->err().find("it was moved or created again") != std::string::npos);
+    auto c = f.client();
+    c.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}, {"offset", offset}});
+    CHECK(c.until("must-refetch", "s").back()["reason"] == "epoch-changed");
+}
