@@ -220,7 +220,8 @@ private:
     bool m_in_phase = false;
     bool m_draining = false;       // "end N S" received: the phase ends at N changes or S seconds
     uint64_t m_drain_expected = 0;
-    double m_drain_start = 0, m_drain_deadline = 0;
+    double m_drain_deadline = 0;
+    double m_mark = 0; // when "mark" (the writer stopped) came, for drain_seconds
     double m_window_start = 0, m_phase_start = 0, m_total_start = 0;
     std::string m_stdin;
     bool m_quit = false;
@@ -539,7 +540,7 @@ void Load::print_phase(const char* type, const std::string& name, const Tally& t
                 tally.latency.max_ms(), (unsigned long long)tally.errors,
                 (unsigned long long)tally.disconnects, (unsigned long long)tally.bad_ts, m_open,
                 (unsigned long long)m_drain_expected,
-                m_draining ? monotonic_s() - m_drain_start : 0.0,
+                m_mark > 0 ? monotonic_s() - m_mark : 0.0,
                 !m_draining || tally.changes >= m_drain_expected ? "true" : "false");
     std::fflush(stdout);
 }
@@ -549,6 +550,7 @@ void Load::end_phase(double now) {
     m_in_phase = false;
     m_draining = false;
     m_drain_expected = 0;
+    m_mark = 0;
     m_phase.clear();
 }
 
@@ -594,7 +596,9 @@ void Load::read_commands() {
             m_in_phase = true;
             m_phase_start = now;
         } else if (line == "mark") {
+            m_mark = 0;
             print_phase("mark", m_phase_name, m_phase, now - m_phase_start);
+            m_mark = now;
         } else if (line == "end") {
             end_phase(now);
         } else if (line.starts_with("end ")) {
@@ -603,7 +607,6 @@ void Load::read_commands() {
             std::sscanf(line.c_str() + 4, "%llu %lf", &expected, &timeout);
             m_draining = true;
             m_drain_expected = expected;
-            m_drain_start = now;
             m_drain_deadline = now + timeout;
         } else if (line == "quit") {
             m_quit = true;

@@ -20,9 +20,9 @@ namespace pgsync::serve {
 
 struct TableGrant {
     std::string schema;
-    std::string name;                                  // both unquoted, case as in the catalog
-    std::string where;                                 // empty: no mandatory filter
-    std::vector<std::optional<std::string>> params;    // its $n values as text
+    std::string name;                               // both unquoted, case as in the catalog
+    std::string where;                              // empty: no mandatory filter
+    std::vector<std::optional<std::string>> params; // its $n values as text
 };
 
 struct Principal {

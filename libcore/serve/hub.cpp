@@ -43,6 +43,7 @@ struct Hub::Impl {
         : options(o), log(l), loader(ld), metrics(m), catalog(std::move(c)), wake(std::move(w)) {
         load_tables();
         dispatched = log.end();
+        reader = log.read_after(dispatched);
         log_dir = options.storage_dir;
     }
 
@@ -57,7 +58,9 @@ struct Hub::Impl {
     std::unordered_map<uint64_t, Session*> sessions;
     std::vector<Subscription*> raw_live;
     std::vector<Subscription*> touched;
-    std::vector<Session*> overflowing;
+    std::vector<Session*> dropping; // dropped clients whose subscriptions go after dispatch
+    std::vector<Subscription*> live_scratch;   // a copy of a live list, walked while it may change
+    std::unique_ptr<ChangeLog::Reader> reader; // the dispatcher's position in the log
     LogOffset dispatched;
     bool dispatched_at_boundary = true;
     uint64_t next_shape_id = 1;
@@ -125,14 +128,13 @@ struct Hub::Impl {
         session.queued_bytes += bytes;
         *session.shared_queued_bytes = session.queued_bytes;
         metrics.queue_bytes += bytes;
-        if (session.queued_bytes > options.client_queue_bytes && !session.overflowing) {
+        if (session.queued_bytes > options.client_queue_bytes) {
             // Past the cap, live subscriptions stop taking frames from the dispatcher and read
             // the log at the client's pace instead (the log is the buffer, F1); a client that
             // stops reading altogether is dropped by the loader's stall limit.
-            session.overflowing = true;
-            overflowing.push_back(&session);
+            demote(session);
         }
-        if (session.queued_bytes > 4 * options.client_queue_bytes + (1u << 20)) {
+        if (session.queued_bytes > 2 * options.client_queue_bytes + (1u << 20)) {
             drop_slow(session); // never without bound, whatever produced the frames
             return;
         }
@@ -168,7 +170,8 @@ struct Hub::Impl {
         session.queue.push_back(std::move(frame));
         session.queued_bytes = session.queue.back().data.size();
         metrics.queue_bytes += session.queued_bytes;
-        remove_all_subscriptions(session);
+        demote(session);
+        dropping.push_back(&session); // its subscriptions go once the current dispatch is done
         session.close_code = 4008;
         session.close_reason = "slow consumer";
         ++metrics.clients_dropped_total;
@@ -405,13 +408,15 @@ struct Hub::Impl {
         frame.subscription = &sub;
         frame.offset = offset;
         frame.has_offset = true;
-        push(*sub.session, std::move(frame));
+        // The cursor moves before the push: a push past the cap demotes the subscription, whose
+        // catch-up then starts after this frame, not before it.
         sub.cursor = offset;
         sub.cursor_at_boundary = false;
         if (!sub.touched) {
             sub.touched = true;
             touched.push_back(&sub);
         }
+        push(*sub.session, std::move(frame));
     }
 
     void dispatch_row(const LogRecord& record) {
@@ -441,8 +446,10 @@ struct Hub::Impl {
             if (offset_text.empty()) offset_text = client_offset(log.epoch(), record.offset);
             tail.clear();
             append_change_tail(tail, *entry.shape, op, row, offset_text, false);
-            for (Subscription* sub : entry.live)
-                deliver_change(*sub, record.offset, tail, scanned.commit_lsn, record.xid);
+            live_scratch.assign(entry.live.begin(), entry.live.end());
+            for (Subscription* sub : live_scratch)
+                if (sub->state == Subscription::State::Live)
+                    deliver_change(*sub, record.offset, tail, scanned.commit_lsn, record.xid);
         }
     }
 
@@ -451,15 +458,17 @@ struct Hub::Impl {
         dispatched_at_boundary = record.commit || record.xid == 0;
         if (!raw_live.empty()) {
             Frame frame = raw_record_frame(client_offset(log.epoch(), record.offset), record.line);
-            for (Subscription* sub : raw_live) {
-                if (record.offset <= sub->cursor) continue;
+            live_scratch.assign(raw_live.begin(), raw_live.end());
+            for (Subscription* sub : live_scratch) {
+                if (sub->state != Subscription::State::Live || record.offset <= sub->cursor)
+                    continue;
                 Frame copy = frame;
                 copy.subscription = sub;
                 copy.offset = record.offset;
                 copy.has_offset = true;
-                push(*sub->session, std::move(copy));
                 sub->cursor = record.offset;
                 sub->cursor_at_boundary = record.commit || record.xid == 0;
+                push(*sub->session, std::move(copy));
             }
         }
         if (!record::scan_record(record.line, scanned)) {
@@ -473,17 +482,20 @@ struct Hub::Impl {
         } else if (op == "commit") {
             if (!touched.empty()) {
                 const std::string offset_text = client_offset(log.epoch(), record.offset);
-                for (Subscription* sub : touched) {
+                live_scratch.swap(touched);
+                touched.clear();
+                for (Subscription* sub : live_scratch) {
+                    if (!sub->touched) continue; // demoted meanwhile: its catch-up says it
                     sub->touched = false;
                     Frame frame = up_to_date_frame(sub->id_json, offset_text);
                     frame.subscription = sub;
                     frame.offset = record.offset;
                     frame.has_offset = true;
-                    push(*sub->session, std::move(frame));
                     sub->cursor = record.offset;
                     sub->cursor_at_boundary = true;
+                    push(*sub->session, std::move(frame));
                 }
-                touched.clear();
+                live_scratch.clear();
             }
         } else if (op == "relation") {
             TableState* state = find_table(scanned.schema_token, scanned.table_token);
@@ -559,39 +571,56 @@ struct Hub::Impl {
     }
 
     // The live subscriptions of a client past its cap go back to reading the log from where
-    // their queued frames end.
-    void demote_overflowing() {
-        for (Session* session : overflowing) {
-            session->overflowing = false;
-            if (session->close_code || !sessions.count(session->id)) continue;
-            for (auto& [id, owned] : session->subscriptions) {
-                Subscription& sub = *owned;
-                if (sub.state != Subscription::State::Live) continue;
-                if (sub.shape) {
-                    auto& live = sub.shape->live;
-                    live.erase(std::remove(live.begin(), live.end(), &sub), live.end());
-                } else {
-                    raw_live.erase(std::remove(raw_live.begin(), raw_live.end(), &sub),
-                                   raw_live.end());
-                }
-                const bool was_touched = sub.touched;
-                if (was_touched) {
-                    touched.erase(std::remove(touched.begin(), touched.end(), &sub), touched.end());
-                    sub.touched = false;
-                }
-                sub.state = Subscription::State::CatchingUp;
-                sub.generation = next_generation++;
-                LoadJob job = make_job(*session, sub);
-                job.kind = LoadJob::Kind::CatchUp;
-                job.after = sub.cursor;
-                job.after_at_boundary = sub.cursor_at_boundary;
-                job.snapshot = sub.snapshot;
-                job.snapshot_lsn = sub.snapshot_lsn;
-                job.touched = was_touched;
-                loader.submit(std::move(job));
+    // their queued frames end. Safe during dispatch: the dispatch loops walk copies and skip
+    // subscriptions that are no longer live.
+    void demote(Session& session) {
+        for (auto& [id, owned] : session.subscriptions) {
+            Subscription& sub = *owned;
+            if (sub.state != Subscription::State::Live) continue;
+            if (sub.shape) {
+                auto& live = sub.shape->live;
+                live.erase(std::remove(live.begin(), live.end(), &sub), live.end());
+            } else {
+                raw_live.erase(std::remove(raw_live.begin(), raw_live.end(), &sub), raw_live.end());
             }
+            const bool was_touched = sub.touched;
+            if (was_touched) {
+                touched.erase(std::remove(touched.begin(), touched.end(), &sub), touched.end());
+                sub.touched = false;
+            }
+            sub.state = Subscription::State::CatchingUp;
+            if (session.close_code) continue; // being dropped: no more reading for it
+            sub.generation = next_generation++;
+            LoadJob job = make_job(session, sub);
+            job.kind = LoadJob::Kind::CatchUp;
+            job.after = sub.cursor;
+            job.after_at_boundary = sub.cursor_at_boundary;
+            job.snapshot = sub.snapshot;
+            job.snapshot_lsn = sub.snapshot_lsn;
+            job.touched = was_touched;
+            loader.submit(std::move(job));
         }
-        overflowing.clear();
+    }
+
+    // Work put off while dispatch loops were running: the subscriptions of dropped clients.
+    void finish() {
+        std::vector<Session*> sessions_to_drop;
+        sessions_to_drop.swap(dropping);
+        for (Session* session : sessions_to_drop)
+            if (sessions.count(session->id)) remove_all_subscriptions(*session);
+    }
+
+    void expire_all_live() {
+        std::vector<Subscription*> live;
+        for (auto& [id, session] : sessions)
+            for (auto& [sub_id, sub] : session->subscriptions)
+                if (sub->state == Subscription::State::Live) live.push_back(sub.get());
+        for (Subscription* sub : live) {
+            Session& session = *sub->session;
+            std::string id_json = sub->id_json;
+            remove_subscription(session, *sub);
+            push(session, must_refetch_frame(id_json, "offset-expired"));
+        }
     }
 
     void end_with(Session& session, Subscription& sub, Frame&& frame) {
@@ -651,8 +680,8 @@ void Hub::on_open(Session& session) {
 
 void Hub::on_close(Session& session) {
     *session.gone = true;
-    auto& over = m_impl->overflowing;
-    over.erase(std::remove(over.begin(), over.end(), &session), over.end());
+    auto& dropping = m_impl->dropping;
+    dropping.erase(std::remove(dropping.begin(), dropping.end(), &session), dropping.end());
     m_impl->remove_all_subscriptions(session);
     m_impl->clear_queue(session);
     m_impl->sessions.erase(session.id);
@@ -660,6 +689,11 @@ void Hub::on_close(Session& session) {
 }
 
 void Hub::on_text(Session& session, std::string_view text) {
+    handle_text(session, text);
+    m_impl->finish();
+}
+
+void Hub::handle_text(Session& session, std::string_view text) {
     ClientFrame frame = parse_client_frame(text, session.endpoint == Endpoint::Raw);
     if (auto* e = std::get_if<FrameError>(&frame))
         return m_impl->error(session, e->id.empty() ? std::string() : json_string(e->id), e->code,
@@ -713,16 +747,37 @@ void Hub::start_raw(Session& session, std::string_view offset_text) {
     impl.loader.submit(std::move(job));
 }
 
-void Hub::dispatch(const RecordBatch& batch) {
-    for (size_t i = 0; i < batch.items.size(); ++i)
-        m_impl->dispatch_one(batch.at(i));
-    m_impl->demote_overflowing();
+bool Hub::pump(size_t max_records) {
+    Impl& impl = *m_impl;
+    LogRecord record;
+    size_t n = 0;
+    bool more = true;
+    while (n < max_records) {
+        if (!impl.reader->next(record)) {
+            more = false;
+            break;
+        }
+        impl.dispatch_one(record);
+        ++n;
+    }
+    if (impl.reader->expired()) {
+        // The dispatcher fell behind by more than the log keeps: every live subscriber missed
+        // changes and must start over.
+        log::warning("the dispatcher fell behind the log's retention; every live subscription "
+                     "must refetch");
+        impl.expire_all_live();
+        impl.reader = impl.log.read_after(impl.log.start());
+        impl.dispatched = impl.log.start();
+        more = true;
+    }
+    impl.finish();
+    return more;
 }
 
 void Hub::on_load_results(std::vector<LoadResult>&& results) {
     for (auto& result : results)
         m_impl->on_result(result);
-    m_impl->demote_overflowing();
+    m_impl->finish();
 }
 
 void Hub::send_error(Session& session, std::string_view code, std::string_view message) {

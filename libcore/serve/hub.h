@@ -10,7 +10,6 @@
 #include "serve/change_log.h"
 #include "serve/loader.h"
 #include "serve/metrics.h"
-#include "serve/record_batch.h"
 #include "serve/session.h"
 
 #include <functional>
@@ -55,8 +54,10 @@ public:
     // consumer's kept ack, or the log's end), answering a bad or expired offset with a frame.
     void start_raw(Session& session, std::string_view offset_text);
 
-    // Records the log appended, in order.
-    void dispatch(const RecordBatch& batch);
+    // Dispatches up to max_records records the log appended since the last call, reading the log
+    // itself (the page cache, not copies: memory does not grow when the dispatcher falls behind).
+    // Returns true when more are waiting.
+    bool pump(size_t max_records);
     // Results of the loader pool.
     void on_load_results(std::vector<LoadResult>&& results);
     // An error frame about the connection (not a subscription).
@@ -71,6 +72,7 @@ public:
     LogOffset dispatched() const;
 
 private:
+    void handle_text(Session& session, std::string_view text);
     struct Impl;
     std::unique_ptr<Impl> m_impl;
 };

@@ -10,7 +10,6 @@
 #include "serve/hub.h"
 #include "serve/loader.h"
 #include "serve/metrics.h"
-#include "serve/record_batch.h"
 #include "serve/ws_layer.h"
 #include "stream/slot_check.h"
 #include "stream/stream.h"
@@ -21,7 +20,6 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
-#include <mutex>
 #include <sys/resource.h>
 #include <thread>
 
@@ -118,20 +116,9 @@ void run_server(const ServeOptions& options) {
     Metrics metrics;
     WsLayer layer(metrics);
 
-    // Records reach the WebSocket thread through this queue (the log calls back on the ingest's
-    // writer thread).
-    std::mutex incoming_mutex;
-    std::vector<RecordBatch> incoming;
-    log->on_append([&](const std::vector<LogRecord>& records) {
-        RecordBatch batch;
-        for (const auto& record : records)
-            batch.add(record);
-        {
-            std::lock_guard lock(incoming_mutex);
-            incoming.push_back(std::move(batch));
-        }
-        layer.wake_from_other_thread();
-    });
+    // The log calls back on the ingest's writer thread: the WebSocket thread then reads what was
+    // appended from the log itself.
+    log->on_append([&](const std::vector<LogRecord>&) { layer.wake_from_other_thread(); });
 
     Loader loader(options.conninfo, options.load_jobs, *log, options.client_queue_bytes,
                   std::chrono::milliseconds(int64_t(options.client_timeout_seconds * 1000)),
@@ -185,14 +172,9 @@ void run_server(const ServeOptions& options) {
     layer_options.max_clients = size_t(options.max_clients);
     layer_options.health = [&] { return !ingest_done.load(); };
     layer_options.on_wake = [&] {
-        std::vector<RecordBatch> batches;
-        {
-            std::lock_guard lock(incoming_mutex);
-            batches.swap(incoming);
-        }
-        for (const auto& batch : batches)
-            hub.dispatch(batch);
         hub.on_load_results(loader.take_results());
+        // A bounded slice per wake, so sockets are served between slices of a large backlog.
+        if (hub.pump(4096)) layer.wake_from_other_thread();
     };
     auto last_tick = std::chrono::steady_clock::now();
     pg::Connection lag_conn;

@@ -68,7 +68,6 @@ struct Session {
     std::shared_ptr<std::atomic<size_t>> in_flight = std::make_shared<std::atomic<size_t>>(0);
     std::shared_ptr<std::atomic<bool>> gone = std::make_shared<std::atomic<bool>>(false);
     bool wake_requested = false; // a writable callback is already asked for
-    bool overflowing = false;    // past the queue cap: live subscriptions fall back to the log
 
     std::map<std::string, std::unique_ptr<Subscription>> subscriptions;
     // Set when the session must end: the layer writes what is queued, then closes with these.

@@ -81,6 +81,8 @@ struct WsLayer::Impl {
     Hub* hub = nullptr;
     lws_context* context = nullptr;
     std::atomic<lws_context*> wake_context{nullptr}; // read by other threads
+    std::atomic<bool> wake_pending{false}; // one cancel per service loop, however many callers
+    std::string write_buffer;              // frames coalesced into one send
     std::mutex wake_mutex;
     int bound_port = 0;
     std::optional<JwtVerifier> jwt;
@@ -237,18 +239,28 @@ struct WsLayer::Impl {
         return 0;
     }
 
+    // Writes queued frames, many per send: each frame gets its WebSocket header here (server
+    // frames are not masked) and the lot goes out as one raw write, which lws buffers itself if
+    // the socket takes only part. One send per frame cost more than everything else together.
     int on_writeable(lws* wsi, Connection& connection) {
         Session* session = connection.session;
         if (!session) return 0;
         session->wake_requested = false;
+        constexpr size_t kWriteBytes = 64 * 1024;
         while (!session->queue.empty()) {
-            Frame& frame = session->queue.front();
-            const size_t length = frame.data.size() - kFrameHeadroom;
-            auto* payload = reinterpret_cast<unsigned char*>(frame.data.data()) + kFrameHeadroom;
-            if (lws_write(wsi, payload, length, LWS_WRITE_TEXT) < int(length)) return -1;
-            Frame done = std::move(frame);
-            session->queue.pop_front();
-            hub->on_written(*session, done);
+            std::string& out = write_buffer;
+            out.assign(LWS_PRE, '\0');
+            while (!session->queue.empty() && out.size() < kWriteBytes) {
+                Frame& frame = session->queue.front();
+                append_frame_header(out, frame.data.size() - kFrameHeadroom);
+                out.append(frame.data, kFrameHeadroom, std::string::npos);
+                Frame done = std::move(frame);
+                session->queue.pop_front();
+                hub->on_written(*session, done);
+            }
+            const size_t length = out.size() - LWS_PRE;
+            auto* payload = reinterpret_cast<unsigned char*>(out.data()) + LWS_PRE;
+            if (lws_write(wsi, payload, length, LWS_WRITE_RAW) < int(length)) return -1;
             if (lws_send_pipe_choked(wsi)) break;
         }
         if (!session->queue.empty()) {
@@ -263,6 +275,22 @@ struct WsLayer::Impl {
             return -1;
         }
         return 0;
+    }
+
+    // RFC 6455 5.2: FIN + text opcode, then the length in 7, 16 or 64 bits; no mask.
+    static void append_frame_header(std::string& out, size_t length) {
+        out += char(0x81);
+        if (length < 126) {
+            out += char(length);
+        } else if (length <= 0xffff) {
+            out += char(126);
+            out += char(length >> 8);
+            out += char(length & 0xff);
+        } else {
+            out += char(127);
+            for (int shift = 56; shift >= 0; shift -= 8)
+                out += char((uint64_t(length) >> shift) & 0xff);
+        }
     }
 
     void on_closed(lws* wsi, Connection& connection) {
@@ -321,6 +349,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
         impl->pending.erase(wsi);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        impl->wake_pending = false;
         if (impl->options.on_wake) impl->options.on_wake();
         return 0;
     default:
@@ -419,6 +448,7 @@ void WsLayer::wake(Session& session) {
 
 void WsLayer::wake_from_other_thread() {
     std::lock_guard lock(m_impl->wake_mutex);
+    if (m_impl->wake_pending.exchange(true)) return; // a wake is on its way already
     if (lws_context* context = m_impl->wake_context.load()) lws_cancel_service(context);
 }
 
