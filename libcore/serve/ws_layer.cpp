@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <ev.h>
 #include <libwebsockets.h>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -80,6 +81,9 @@ struct WsLayer::Impl {
     WsLayerOptions options;
     Hub* hub = nullptr;
     lws_context* context = nullptr;
+    // libev's epoll loop, which lws runs on as a foreign loop: lws's own poll(2) loop walks every
+    // descriptor on each wake, which 10,000 idle clients make the server's main cost.
+    struct ev_loop* loop = nullptr;
     std::atomic<lws_context*> wake_context{nullptr}; // read by other threads
     std::atomic<bool> wake_pending{false}; // one cancel per service loop, however many callers
     std::string write_buffer;              // frames coalesced into one send
@@ -315,7 +319,10 @@ struct WsLayer::Impl {
     static void tick(lws_sorted_usec_list_t* sul) {
         Impl* impl = lws_container_of(sul, Tick, sul)->impl;
         if (impl->options.on_tick) impl->options.on_tick();
-        if (impl->options.should_stop && impl->options.should_stop()) impl->stopping = true;
+        if (impl->options.should_stop && impl->options.should_stop()) {
+            impl->stopping = true;
+            if (impl->loop) ev_break(impl->loop, EVBREAK_ALL);
+        }
         lws_sul_schedule(impl->context, 0, &impl->tick_timer.sul, tick, 250 * LWS_US_PER_MS);
     }
 };
@@ -394,6 +401,14 @@ void WsLayer::start(const WsLayerOptions& options, Hub& hub) {
     info.user = &impl;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
                    LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    // epoll through libev when lws's libev plugin is there (libwebsockets-evlib-ev); otherwise
+    // lws's own poll(2) loop, which works the same, only slower with many clients.
+    impl.loop = ev_loop_new(unsigned(EVBACKEND_EPOLL) | unsigned(EVFLAG_NOSIGMASK));
+    void* foreign_loops[1] = {impl.loop};
+    if (impl.loop) {
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.foreign_loops = foreign_loops;
+    }
     if (options.host.find(':') == std::string::npos && options.host != "localhost")
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.count_threads = 1;
@@ -401,6 +416,15 @@ void WsLayer::start(const WsLayerOptions& options, Hub& hub) {
     info.timeout_secs = 20;
     info.ka_time = 0;
     impl.context = lws_create_context(&info);
+    if (!impl.context && impl.loop) {
+        log::warning("libwebsockets could not use libev (is libwebsockets-evlib-ev installed?); "
+                     "using its poll(2) loop");
+        ev_loop_destroy(impl.loop);
+        impl.loop = nullptr;
+        info.options &= ~uint64_t(LWS_SERVER_OPTION_LIBEV);
+        info.foreign_loops = nullptr;
+        impl.context = lws_create_context(&info);
+    }
     if (!impl.context)
         throw Error("could not listen on " + options.host + ":" + std::to_string(options.port),
                     "Check that the address is local and the port is free (another "
@@ -418,8 +442,21 @@ std::string WsLayer::bound_address() const {
 }
 
 void WsLayer::run() {
-    while (!m_impl->stopping)
-        if (lws_service(m_impl->context, 0) < 0) break;
+    Impl& impl = *m_impl;
+    if (impl.loop) {
+        ev_run(impl.loop, 0); // until the tick sees a stop (ev_break)
+        return;
+    }
+    while (!impl.stopping)
+        if (lws_service(impl.context, 0) < 0) break;
+}
+
+// One pass of the loop: for close_all, which must serve the closing handshakes.
+static void service_once(lws_context* context, struct ev_loop* loop) {
+    if (loop)
+        ev_run(loop, EVRUN_ONCE);
+    else
+        lws_service(context, 0);
 }
 
 void WsLayer::close_all(int code, const std::string& reason) {
@@ -429,7 +466,7 @@ void WsLayer::close_all(int code, const std::string& reason) {
         impl.hub->close(*session, code, reason, {}, {});
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (!impl.sessions.empty() && std::chrono::steady_clock::now() < deadline)
-        if (lws_service(impl.context, 0) < 0) break;
+        service_once(impl.context, impl.loop);
 }
 
 void WsLayer::stop() {
@@ -438,6 +475,10 @@ void WsLayer::stop() {
     if (m_impl->context) {
         lws_context_destroy(m_impl->context);
         m_impl->context = nullptr;
+    }
+    if (m_impl->loop) {
+        ev_loop_destroy(m_impl->loop);
+        m_impl->loop = nullptr;
     }
 }
 
