@@ -58,6 +58,7 @@ struct Hub::Impl {
     std::unordered_map<uint64_t, Session*> sessions;
     std::vector<Subscription*> raw_live;
     std::vector<Subscription*> touched;
+    std::vector<Session*> dirty;    // sessions with frames to write after this dispatch
     std::vector<Session*> dropping; // dropped clients whose subscriptions go after dispatch
     std::vector<Subscription*> live_scratch;   // a copy of a live list, walked while it may change
     std::unique_ptr<ChangeLog::Reader> reader; // the dispatcher's position in the log
@@ -139,8 +140,9 @@ struct Hub::Impl {
             return;
         }
         if (!session.wake_requested) {
+            // Written once the current dispatch is done: one write per client per slice.
             session.wake_requested = true;
-            wake(session);
+            dirty.push_back(&session);
         }
     }
 
@@ -608,6 +610,10 @@ struct Hub::Impl {
         sessions_to_drop.swap(dropping);
         for (Session* session : sessions_to_drop)
             if (sessions.count(session->id)) remove_all_subscriptions(*session);
+        std::vector<Session*> to_wake;
+        to_wake.swap(dirty);
+        for (Session* session : to_wake)
+            if (sessions.count(session->id)) wake(*session);
     }
 
     void expire_all_live() {
@@ -682,6 +688,8 @@ void Hub::on_close(Session& session) {
     *session.gone = true;
     auto& dropping = m_impl->dropping;
     dropping.erase(std::remove(dropping.begin(), dropping.end(), &session), dropping.end());
+    auto& dirty = m_impl->dirty;
+    dirty.erase(std::remove(dirty.begin(), dirty.end(), &session), dirty.end());
     m_impl->remove_all_subscriptions(session);
     m_impl->clear_queue(session);
     m_impl->sessions.erase(session.id);
@@ -710,6 +718,11 @@ void Hub::handle_text(Session& session, std::string_view text) {
 }
 
 void Hub::start_raw(Session& session, std::string_view offset_text) {
+    begin_raw(session, offset_text);
+    m_impl->finish();
+}
+
+void Hub::begin_raw(Session& session, std::string_view offset_text) {
     Impl& impl = *m_impl;
     std::string text(offset_text);
     if (text.empty() && !session.consumer.empty()) text = impl.load_consumer(session.consumer);

@@ -73,6 +73,7 @@ public:
 
 private:
     void handle_text(Session& session, std::string_view text);
+    void begin_raw(Session& session, std::string_view offset_text);
     struct Impl;
     std::unique_ptr<Impl> m_impl;
 };

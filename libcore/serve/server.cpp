@@ -174,7 +174,7 @@ void run_server(const ServeOptions& options) {
     layer_options.on_wake = [&] {
         hub.on_load_results(loader.take_results());
         // A bounded slice per wake, so sockets are served between slices of a large backlog.
-        if (hub.pump(4096)) layer.wake_from_other_thread();
+        if (hub.pump(1024)) layer.wake_from_other_thread();
     };
     auto last_tick = std::chrono::steady_clock::now();
     pg::Connection lag_conn;
