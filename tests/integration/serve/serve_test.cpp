@@ -59,6 +59,16 @@ int64_t unix_now() {
         .count();
 }
 
+// Subscribes to the whole table, inserts one row and returns the offset of the up-to-date that
+// follows it: a position to resume from later.
+std::string offset_after_insert(Fixture& f, const std::string& values) {
+    auto c = f.client();
+    c.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}});
+    c.until("up-to-date", "s");
+    f.db.exec("INSERT INTO " + f.table + " VALUES (" + values + ")");
+    return c.until("up-to-date", "s").back()["offset"];
+}
+
 } // namespace
 
 TEST_CASE("a filtered subscription gets the matching rows, then their live changes",
@@ -167,14 +177,7 @@ TEST_CASE("offsets survive a server restart; changes made while it was down arri
           "[serve][integration]") {
     Fixture f;
     f.start();
-    std::string offset;
-    {
-        auto c = f.client();
-        c.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}});
-        c.until("up-to-date", "s");
-        f.db.exec("INSERT INTO " + f.table + " VALUES (1, 'a', 1, 'before')");
-        offset = c.until("up-to-date", "s").back()["offset"];
-    }
+    const std::string offset = offset_after_insert(f, "1, 'a', 1, 'before'");
     CHECK(f.server->stop() == 0);
     f.db.exec("INSERT INTO " + f.table + " VALUES (2, 'a', 2, 'while down')");
     f.db.exec("UPDATE " + f.table + " SET note = 'changed while down' WHERE id = 1");
@@ -597,14 +600,7 @@ TEST_CASE("a slot created again under the same name starts a new epoch: old offs
           "[serve][integration]") {
     Fixture f;
     f.start();
-    std::string offset;
-    {
-        auto c = f.client();
-        c.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}});
-        c.until("up-to-date", "s");
-        f.db.exec("INSERT INTO " + f.table + " VALUES (1, 'a', 1, 'old life')");
-        offset = c.until("up-to-date", "s").back()["offset"];
-    }
+    const std::string offset = offset_after_insert(f, "1, 'a', 1, 'old life'");
     CHECK(f.server->stop() == 0);
     f.db.exec("SELECT pg_drop_replication_slot('" + f.slot + "')");
     f.db.exec("INSERT INTO " + f.table + " VALUES (2, 'a', 2, 'lost between the slots')");

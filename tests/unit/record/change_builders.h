@@ -1,6 +1,7 @@
 // Small builders of change records for the format tests (values, positions, transactions, rows).
 #pragma once
 
+#include "pg/type_catalog.h"
 #include "record/change.h"
 #include "util/lsn.h"
 
@@ -8,6 +9,18 @@
 #include <vector>
 
 namespace pgsync::record::testing {
+
+// A built-in scalar type as the catalog would load it.
+inline pg::TypeInfo scalar(uint32_t oid, const char* name, pg::JsonKind kind,
+                           pg::NumberType number = pg::NumberType::None) {
+    pg::TypeInfo info;
+    info.oid = oid;
+    info.schema = "pg_catalog";
+    info.name = name;
+    info.kind = kind;
+    info.number = number;
+    return info;
+}
 
 inline Value text(std::string_view s) {
     return {ValueKind::Text, s};

@@ -20,17 +20,6 @@ using pgsync::pg::TypeInfo;
 
 namespace {
 
-TypeInfo scalar(uint32_t oid, const char* name, JsonKind kind,
-                NumberType number = NumberType::None) {
-    TypeInfo info;
-    info.oid = oid;
-    info.schema = "pg_catalog";
-    info.name = name;
-    info.kind = kind;
-    info.number = number;
-    return info;
-}
-
 const pg::TypeCatalog& catalog() {
     static const pg::TypeCatalog types = [] {
         pg::TypeCatalog c;

@@ -1,6 +1,7 @@
 // ValueWriter turns PostgreSQL text output into to_json()'s JSON for each type kind, and parses
 // the array, record and hstore literal grammars (quotes, escapes, NULL, nesting, delimiters),
 // rejecting malformed text with an error naming the type. No database: the catalog is built here.
+#include "change_builders.h"
 #include "pg/type_catalog.h"
 #include "record/value_json.h"
 #include "util/error.h"
@@ -15,6 +16,7 @@ using pgsync::pg::TypeCatalog;
 using pgsync::pg::TypeInfo;
 using pgsync::record::ValueOptions;
 using pgsync::record::ValueWriter;
+using pgsync::record::testing::scalar;
 
 namespace {
 
@@ -49,17 +51,6 @@ enum : uint32_t {
     kHstoreArray = 90011,
     kEmpty = 90012,
 };
-
-TypeInfo scalar(uint32_t oid, const char* name, JsonKind kind,
-                NumberType number = NumberType::None) {
-    TypeInfo info;
-    info.oid = oid;
-    info.schema = "pg_catalog";
-    info.name = name;
-    info.kind = kind;
-    info.number = number;
-    return info;
-}
 
 TypeInfo array(uint32_t oid, const char* name, uint32_t element, char delimiter = ',') {
     TypeInfo info = scalar(oid, name, JsonKind::Array);
