@@ -35,6 +35,13 @@ struct TableState {
     const config::Table* config = nullptr;
 };
 
+// Whether a client's offset ends a transaction: commits have odd ops (serve/log_offset.h), rows
+// even ones. A resume from a change inside a transaction gets its up-to-date at that
+// transaction's commit, not at once.
+bool ends_transaction(LogOffset offset) {
+    return offset.op % 2 == 1;
+}
+
 } // namespace
 
 struct Hub::Impl {
@@ -330,7 +337,7 @@ struct Hub::Impl {
         LoadJob job = make_job(session, *sub);
         job.kind = resume ? LoadJob::Kind::CatchUp : LoadJob::Kind::Initial;
         job.after = after;
-        job.after_at_boundary = resume || dispatched_at_boundary;
+        job.after_at_boundary = resume ? ends_transaction(after) : dispatched_at_boundary;
         session.subscriptions[id] = std::move(sub);
         ++subscription_count;
         metrics.subscriptions = subscription_count;
@@ -753,7 +760,7 @@ void Hub::begin_raw(Session& session, std::string_view offset_text) {
     LoadJob job = impl.make_job(session, *sub);
     job.kind = LoadJob::Kind::CatchUp;
     job.after = after;
-    job.after_at_boundary = resume || impl.dispatched_at_boundary;
+    job.after_at_boundary = resume ? ends_transaction(after) : impl.dispatched_at_boundary;
     session.subscriptions["stream"] = std::move(sub);
     ++impl.subscription_count;
     impl.metrics.subscriptions = impl.subscription_count;

@@ -613,3 +613,27 @@ TEST_CASE("a slot created again under the same name starts a new epoch: old offs
     c.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}, {"offset", offset}});
     CHECK(c.until("must-refetch", "s").back()["reason"] == "epoch-changed");
 }
+
+TEST_CASE("resuming from a change inside a transaction gets the rest of it, then up-to-date",
+          "[serve][integration]") {
+    Fixture f;
+    f.start();
+    std::string middle;
+    {
+        auto c = f.client();
+        c.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}});
+        c.until("up-to-date", "s");
+        f.db.exec("INSERT INTO " + f.table +
+                  " VALUES (1, 'a', 1, 'x'), (2, 'a', 2, 'y'), (3, 'a', 3, 'z')");
+        auto txn = changes(c.until("up-to-date", "s"));
+        REQUIRE(txn.size() == 3);
+        middle = txn[0]["offset"]; // the client stopped after the first row
+    }
+    auto c = f.client();
+    c.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}, {"offset", middle}});
+    auto frames = c.until("up-to-date", "s");
+    auto rest = changes(frames);
+    REQUIRE(rest.size() == 2); // no up-to-date between the rows of one transaction
+    CHECK(rest[0]["new"]["id"] == 2);
+    CHECK(rest[1]["new"]["id"] == 3);
+}
