@@ -637,3 +637,31 @@ TEST_CASE("resuming from a change inside a transaction gets the rest of it, then
     CHECK(rest[0]["new"]["id"] == 2);
     CHECK(rest[1]["new"]["id"] == 3);
 }
+
+TEST_CASE("garbage WebSocket bytes close only that connection; a killed walsender is reconnected",
+          "[serve][integration]") {
+    Fixture f;
+    f.start();
+    auto good = f.client();
+    good.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}});
+    good.until("up-to-date", "s");
+
+    auto bad = f.client();
+    REQUIRE(bad.raw().send_raw(std::string("\x8f\xff\x00\x01\x02\x03garbage", 14)));
+    CHECK(!bad.next(3000));
+    CHECK(bad.raw().closed());
+
+    // The replication connection dies: the server reconnects and loses nothing.
+    f.db.exec(
+        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" +
+        f.slot + "' AND active_pid IS NOT NULL");
+    f.db.exec("INSERT INTO " + f.table + " VALUES (1, 'a', 1, 'after the walsender died')");
+    std::vector<json> got;
+    while (got.empty()) {
+        auto frames = changes(good.until("up-to-date", "s", 30000));
+        got.insert(got.end(), frames.begin(), frames.end());
+    }
+    REQUIRE(got.size() == 1);
+    CHECK(got[0]["new"]["note"] == "after the walsender died");
+    CHECK(http_get("127.0.0.1", f.server->port(), "/v1/health").status == 200);
+}
