@@ -83,6 +83,7 @@ struct Serve {
     Value<std::string> retain_bytes{"1GB"};      // a size (util/units.h)
     Value<std::string> retain_age{"7d"};         // a duration
     Value<std::string> client_queue_bytes{"4MB"};
+    Value<double> client_timeout{30}; // seconds a client may leave its full queue unread
     Value<int> max_clients{20000};
     Value<int> load_jobs{2};
 };

@@ -136,12 +136,17 @@ void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
     if (!node) return;
     reader.check_keys(*node, "serve",
                       {"listen", "storage_dir", "auth", "retain_bytes", "retain_age",
-                       "client_queue_bytes", "max_clients", "load_jobs"});
+                       "client_queue_bytes", "client_timeout", "max_clients", "load_jobs"});
     reader.read(*node, "listen", "serve", serve.listen);
     reader.read(*node, "storage_dir", "serve", serve.storage_dir);
     reader.read(*node, "retain_bytes", "serve", serve.retain_bytes);
     reader.read(*node, "retain_age", "serve", serve.retain_age);
     reader.read(*node, "client_queue_bytes", "serve", serve.client_queue_bytes);
+    reader.read(*node, "client_timeout", "serve", serve.client_timeout);
+    if (serve.client_timeout.set &&
+        !(serve.client_timeout.value >= 0.1 && serve.client_timeout.value <= 86400))
+        reader.error(serve.client_timeout.origin,
+                     "\"client_timeout\" in \"serve\" must be between 0.1 and 86400 seconds");
     reader.read(*node, "max_clients", "serve", serve.max_clients, 1, 1000000);
     reader.read(*node, "load_jobs", "serve", serve.load_jobs, 1, 64);
     for (auto* size : {&serve.retain_bytes, &serve.client_queue_bytes})

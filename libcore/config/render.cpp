@@ -201,6 +201,7 @@ std::string render_effective(const Config& config, bool mask_secrets) {
     w.string(2, "retain_bytes", serve.retain_bytes);
     w.string(2, "retain_age", serve.retain_age);
     w.string(2, "client_queue_bytes", serve.client_queue_bytes);
+    w.line(2, "client_timeout", number(serve.client_timeout.value), serve.client_timeout.set);
     w.line(2, "max_clients", std::to_string(serve.max_clients.value), serve.max_clients.set);
     w.line(2, "load_jobs", std::to_string(serve.load_jobs.value), serve.load_jobs.set);
     w.text("  auth:\n");
@@ -274,6 +275,8 @@ serve:
   retain_age: 7d
   # A client whose unsent frames pass this size is disconnected (it resumes from its offsets).
   client_queue_bytes: 4MB
+  # Seconds such a client may leave its queue unread before it is disconnected.
+  client_timeout: 30
   # Connections accepted at once, and database connections for initial loads.
   max_clients: 20000
   load_jobs: 2

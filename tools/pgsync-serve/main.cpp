@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
             if (!given(app, "--retain-bytes")) retain_bytes = serve.retain_bytes.value;
             if (!given(app, "--retain-age")) retain_age = serve.retain_age.value;
             if (!given(app, "--client-queue-bytes")) queue_bytes = serve.client_queue_bytes.value;
+            if (!given(app, "--client-timeout"))
+                options.client_timeout_seconds = serve.client_timeout.value;
             if (!given(app, "--max-clients")) options.max_clients = serve.max_clients.value;
             if (!given(app, "--load-jobs")) options.load_jobs = serve.load_jobs.value;
             options.tables = config->tables;

@@ -411,3 +411,24 @@ TEST_CASE("format_json writes one object per diagnostic with every field", "[con
     CHECK_FALSE(has_errors({diagnostics.back()}));
     CHECK(format_text({diagnostics.back()}) == "t.yaml: warning: a warning\n");
 }
+
+TEST_CASE("serve sizes, durations and the client timeout are checked where they are written",
+          "[config]") {
+    LoadResult ok = load_text("serve:\n  retain_bytes: 512MB\n  retain_age: 36h\n"
+                              "  client_queue_bytes: 64kB\n  client_timeout: 2.5\n"
+                              "  max_clients: 100\n  load_jobs: 4\n",
+                              "s.yaml");
+    REQUIRE(format_text(ok.diagnostics) == "");
+    CHECK(ok.config.serve.retain_bytes.value == "512MB");
+    CHECK(ok.config.serve.client_timeout.value == 2.5);
+    CHECK(ok.config.serve.load_jobs.value == 4);
+    LoadResult bad = load_text("serve:\n  retain_bytes: lots\n  retain_age: 7 weeks\n"
+                               "  client_timeout: 0\n",
+                               "s.yaml");
+    const std::string text = format_text(bad.diagnostics);
+    CHECK(text.find("s.yaml:2:17: error: invalid size \"lots\" in \"serve\"") != std::string::npos);
+    CHECK(text.find("s.yaml:3:15: error: invalid duration \"7 weeks\" in \"serve\"") !=
+          std::string::npos);
+    CHECK(text.find("s.yaml:4:19: error: \"client_timeout\" in \"serve\" must be between 0.1 and "
+                    "86400 seconds") != std::string::npos);
+}

@@ -67,6 +67,7 @@ serve:
   retain_bytes: "1GB"   # default
   retain_age: "7d"   # default
   client_queue_bytes: "4MB"   # default
+  client_timeout: 30   # default
   max_clients: 20000   # default
   load_jobs: 2   # default
   auth:
