@@ -322,7 +322,13 @@ TEST_CASE("T18: the user's session settings never change the values written", "[
         {tool_path("pgsync-snapshot"), "-d", test_dsn(), "--no-init-line", "-t", t}, hostile);
     REQUIRE(plain.exit_code == 0);
     REQUIRE(odd.exit_code == 0);
-    CHECK(plain.out == odd.out);
+    // The rows must be identical; snapshot_end's consistent_point is the WAL position at the
+    // time, which other tests running alongside move.
+    auto rows_of = [](const std::string& out) {
+        return out.substr(0, out.find("{\"op\":\"snapshot_end\""));
+    };
+    CHECK(rows_of(plain.out) == rows_of(odd.out));
+    CHECK(!rows_of(plain.out).empty());
     CHECK(
         plain.out.find(
             R"("ts":"2024-03-10T07:30:00+00:00","d":"2024-01-31","iv":"1 mon -5 days +10:00:04.99","b":"\\xdeadbeef","f":0.30000000000000004,"m":"-$1,234.50")") !=
