@@ -31,8 +31,4 @@ void ConfirmMark::write(Lsn lsn) {
         throw Error("could not write \"" + m_path + "\": " + std::strerror(ok ? errno : saved));
 }
 
-void ConfirmMark::remove() {
-    ::unlink(m_path.c_str());
-}
-
 } // namespace pgsync::serve

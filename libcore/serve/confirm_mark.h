@@ -18,7 +18,6 @@ public:
     std::optional<Lsn> read() const;
     // Writes lsn durably (temporary file, fsync, rename); throws pgsync::Error on failure.
     void write(Lsn lsn);
-    void remove();
 
 private:
     std::string m_path;

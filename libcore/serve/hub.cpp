@@ -43,6 +43,7 @@ Hub::Impl::Impl(const HubOptions& o, ChangeLog& l, Loader& ld, Metrics& m, pg::C
     dispatched = log.end();
     reader = log.read_after(dispatched);
     log_dir = options.storage_dir;
+    std::filesystem::create_directories(log_dir + "/consumers"); // once, not on every ack
 }
 
 void Hub::Impl::load_tables() {
@@ -335,7 +336,6 @@ std::string Hub::Impl::consumer_path(const std::string& name) const {
 }
 
 void Hub::Impl::save_consumer(const std::string& name, const std::string& offset) {
-    std::filesystem::create_directories(log_dir + "/consumers");
     const std::string path = consumer_path(name);
     {
         std::ofstream out(path + ".tmp", std::ios::trunc);
@@ -465,10 +465,6 @@ void Hub::on_written(Session& session, const Frame& frame) {
         frame.subscription->delivered = frame.offset;
         frame.subscription->delivered_any = true;
     }
-}
-
-LogOffset Hub::dispatched() const {
-    return m_impl->dispatched;
 }
 
 } // namespace pgsync::serve

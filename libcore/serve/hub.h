@@ -68,8 +68,6 @@ public:
                std::string_view message);
     // The layer wrote this frame to the socket.
     void on_written(Session& session, const Frame& frame);
-    // The offset of the last record dispatched.
-    LogOffset dispatched() const;
 
 private:
     void handle_text(Session& session, std::string_view text);

@@ -57,11 +57,6 @@ std::vector<LoadResult> Loader::take_results() {
     return out;
 }
 
-size_t Loader::pending() const {
-    std::lock_guard lock(m_mutex);
-    return m_jobs.size();
-}
-
 void Loader::run(int) {
     LoaderWorker worker;
     for (;;) {

@@ -79,7 +79,6 @@ public:
 
     void submit(LoadJob job);
     std::vector<LoadResult> take_results();
-    size_t pending() const;
 
 private:
     void run(int worker);
