@@ -29,7 +29,7 @@ _pgsync_options() {
         pgsync-serve)
             echo "$common -S --slot -P --publication --listen --storage-dir" \
                  "--jwt-secret-env --api-key-env --insecure --retain-bytes --retain-age" \
-                 "--client-queue-bytes --client-timeout --segment-bytes --max-clients --load-jobs --ready-file" ;;
+                 "--client-queue-bytes --client-timeout --segment-bytes --max-clients --load-jobs --ready-file --allow-origin --static-dir --idle-timeout" ;;
     esac
 }
 
@@ -46,12 +46,13 @@ _pgsync_argument() {
                 echo "values: native wal2json debezium"
             fi ;;
         -o | --output | --ack-file | --config | --ready-file) echo file ;;
-        --spill-dir | --storage-dir) echo directory ;;
+        --spill-dir | --storage-dir | --static-dir) echo directory ;;
         --jwt-secret-env | --api-key-env) echo variable ;;
         -d | --dbname | -S | --slot | -P | --publication | -t | --table | -j | --jobs | \
             --hold-timeout | --create-timeout | --start | -E | --endpos | -s | \
             --status-interval | --listen | --retain-bytes | --retain-age | \
-            --client-queue-bytes | --client-timeout | --segment-bytes | --max-clients | --load-jobs) echo none ;;
+            --client-queue-bytes | --client-timeout | --segment-bytes | --max-clients | --load-jobs | \
+            --allow-origin | --idle-timeout) echo none ;;
     esac
 }
 

@@ -3,6 +3,7 @@
 #include "filter/bound_filter.h"
 
 #include "filter/bound_filter_impl.h"
+#include "filter/cell_value.h"
 #include "filter/pg_input.h"
 #include "record/json_text.h"
 #include "util/suggest.h"
@@ -286,10 +287,35 @@ private:
                 if (operand.kind == Operand::Kind::Number &&
                     !number_fits_integer(operand.text, column.type_oid))
                     node.compare = CompareKind::Decimal;
+        if (expr.kind == Expr::Kind::In && expr.operands.size() > kMaxInValues)
+            return fail(expr.column_position,
+                        "IN list has " + std::to_string(expr.operands.size()) +
+                            " values, the limit is " + std::to_string(kMaxInValues));
         for (const Operand& operand : expr.operands) {
             BoundValue value;
             if (!bind_value(operand, node, value)) return false;
             node.values.push_back(std::move(value));
+        }
+        if (node.kind == BoundNode::Kind::Like && !node.values[0].null) {
+            const std::string& pattern = node.values[0].bytes;
+            if (pattern.size() > kMaxLikePatternBytes)
+                return fail(expr.operands[0].position,
+                            "LIKE pattern is too long (" + std::to_string(pattern.size()) +
+                                " bytes, the limit is " + std::to_string(kMaxLikePatternBytes) +
+                                ")");
+            node.like = std::make_shared<LikePattern>(pattern, node.case_insensitive);
+        }
+        if (node.kind == BoundNode::Kind::In) {
+            std::string key;
+            for (const BoundValue& value : node.values) {
+                if (value.null)
+                    node.in_has_null = true;
+                else if (index_key_of_value(node.compare, value, key))
+                    node.in_keys.push_back(key);
+            }
+            std::sort(node.in_keys.begin(), node.in_keys.end());
+            node.in_keys.erase(std::unique(node.in_keys.begin(), node.in_keys.end()),
+                               node.in_keys.end());
         }
         return true;
     }

@@ -4,8 +4,10 @@
 
 #include "filter/bound_filter.h"
 #include "filter/decimal.h"
+#include "filter/like_match.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,7 +52,16 @@ struct BoundNode {
     bool negated = false;
     bool case_insensitive = false;
     bool value = true; // Constant
+    // Like: the compiled pattern (null when the pattern is NULL).
+    std::shared_ptr<const LikePattern> like;
+    // In: the index keys (filter/cell_value.h) of the non-NULL values, sorted, so a list costs a
+    // binary search, not a scan; in_has_null: the list holds a NULL.
+    std::vector<std::string> in_keys;
+    bool in_has_null = false;
 };
+
+// The most values an IN list may bind (bind refuses longer ones).
+inline constexpr size_t kMaxInValues = 1000;
 
 // The SQL type name a comparison's constants are cast to in render_sql.
 const char* cast_type_name(CompareKind kind, uint32_t column_type_oid);

@@ -6,6 +6,9 @@
 #include "filter/cell_value.h"
 #include "filter/like_match.h"
 
+#include <algorithm>
+#include <string>
+
 namespace pgsync::filter {
 
 namespace {
@@ -84,15 +87,13 @@ Tri evaluate_node(const BoundNode& node, std::span<const Cell> row) {
         if (node.values[0].null) return Tri::Null;
         return from_bool(apply(node.op, compare_cell(node.compare, value, node.values[0])));
     case BoundNode::Kind::In: {
-        Tri result = Tri::False;
-        for (const BoundValue& candidate : node.values) {
-            if (candidate.null) {
-                result = Tri::Null;
-            } else if (compare_cell(node.compare, value, candidate) == 0) {
-                result = Tri::True;
-                break;
-            }
-        }
+        // The cell's index key against the list's sorted keys: equal keys mean equal values
+        // (filter/cell_value.h), so this is the list's = ANY without a scan.
+        thread_local std::string key;
+        Tri result = node.in_has_null ? Tri::Null : Tri::False;
+        if (index_key_of_cell(node.compare, cell.json, key) &&
+            std::binary_search(node.in_keys.begin(), node.in_keys.end(), key))
+            result = Tri::True;
         return node.negated ? negate(result) : result;
     }
     case BoundNode::Kind::Between: {
@@ -105,7 +106,7 @@ Tri evaluate_node(const BoundNode& node, std::span<const Cell> row) {
     }
     case BoundNode::Kind::Like: {
         if (node.values[0].null) return Tri::Null;
-        bool match = like_match(value.text, node.values[0].bytes, node.case_insensitive);
+        bool match = node.like->matches(value.text);
         return from_bool(match != node.negated);
     }
     default:
@@ -113,7 +114,23 @@ Tri evaluate_node(const BoundNode& node, std::span<const Cell> row) {
     }
 }
 
+uint64_t node_cost(const BoundNode& node) {
+    uint64_t cost = 1;
+    for (const BoundNode& child : node.children)
+        cost += node_cost(child);
+    if (node.kind == BoundNode::Kind::Like && !node.values.empty())
+        cost += 8 * (node.values[0].bytes.size() / 64 + 1);
+    if (node.kind == BoundNode::Kind::In)
+        for (size_t n = node.in_keys.size(); n > 1; n /= 2)
+            ++cost;
+    return cost;
+}
+
 } // namespace
+
+uint64_t evaluation_cost(const BoundFilter& filter) {
+    return node_cost(filter.root());
+}
 
 Match evaluate(const BoundFilter& filter, std::span<const Cell> row) {
     switch (evaluate_node(filter.root(), row)) {

@@ -4,6 +4,7 @@
 
 #include "filter/bound_filter.h"
 
+#include <cstdint>
 #include <span>
 #include <string_view>
 
@@ -28,5 +29,10 @@ enum class Match { Yes, No, Unknown };
 // row has one Cell per table column (BoundFilter::columns order). Never throws: a value that does
 // not parse for its type compares as not matching.
 Match evaluate(const BoundFilter& filter, std::span<const Cell> row);
+
+// What evaluating the filter costs per row, in units of one comparison: a LIKE counts the words
+// of its matcher's state (filter/like_match.h) times 8, an IN list the steps of its binary
+// search. pgsync-serve sums it per connection to keep one client from slowing the others.
+uint64_t evaluation_cost(const BoundFilter& filter);
 
 } // namespace pgsync::filter

@@ -66,14 +66,15 @@ private:
             return;
         case BoundNode::Kind::Compare: {
             static constexpr const char* kOps[] = {" = ", " <> ", " < ", " <= ", " > ", " >= "};
-            const bool ordering = node.op != CompareOp::Eq && node.op != CompareOp::Ne;
-            column(node, ordering);
+            // Equality too: under a nondeterministic collation 'alice' = 'ALICE' would hold in
+            // the database but not in the evaluator, and the load would leak rows.
+            column(node, true);
             m_out.sql += kOps[int(node.op)];
             value(node, node.values[0]);
             return;
         }
         case BoundNode::Kind::In:
-            column(node, false);
+            column(node, true);
             m_out.sql += node.negated ? " NOT IN (" : " IN (";
             for (size_t i = 0; i < node.values.size(); ++i) {
                 if (i) m_out.sql += ", ";

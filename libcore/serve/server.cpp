@@ -3,14 +3,15 @@
 // libwebsockets on this thread until a stop signal; shut down in the reverse order.
 #include "serve/server.h"
 
+#include "changelog/change_log.h"
+#include "changelog/confirm_mark.h"
 #include "pg/connection.h"
 #include "pg/replication.h"
-#include "serve/change_log.h"
-#include "serve/confirm_mark.h"
-#include "serve/hub.h"
-#include "serve/loader.h"
+#include "serve/access/origin.h"
+#include "serve/hub/hub.h"
+#include "serve/hub/loader.h"
 #include "serve/metrics.h"
-#include "serve/ws_layer.h"
+#include "serve/net/ws_layer.h"
 #include "stream/slot_check.h"
 #include "stream/stream.h"
 #include "util/error.h"
@@ -25,36 +26,7 @@
 
 namespace pgsync::serve {
 
-bool is_loopback(const std::string& host) {
-    if (host == "localhost" || host == "::1") return true;
-    in_addr addr{};
-    return inet_pton(AF_INET, host.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
-}
-
 namespace {
-
-// --listen HOST:PORT ([v6]:port too).
-std::pair<std::string, int> parse_listen(const std::string& text) {
-    size_t colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-        throw usage_error("invalid --listen \"" + text + "\"",
-                          "Give HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free port).");
-    std::string host = text.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-    int port = -1;
-    try {
-        size_t used = 0;
-        port = std::stoi(text.substr(colon + 1), &used);
-        if (used != text.size() - colon - 1) port = -1;
-    } catch (const std::exception&) {
-        port = -1;
-    }
-    if (port < 0 || port > 65535)
-        throw usage_error("invalid port in --listen \"" + text + "\"",
-                          "Give a port from 0 to 65535.");
-    return {host, port};
-}
 
 // Many idle clients need many descriptors: raise the soft limit to the hard one.
 void raise_fd_limit() {
@@ -68,24 +40,16 @@ void raise_fd_limit() {
 } // namespace
 
 void run_server(const ServeOptions& options) {
-    if (options.slot.empty())
-        throw usage_error("--slot is required",
-                          "Give --slot, or source.slot in the file given with --config.");
-    if (options.publication.empty())
-        throw usage_error("--publication is required",
-                          "Give --publication, or source.publication in the file given with "
-                          "--config.");
-    auto [host, port] = parse_listen(options.listen);
-    if (options.jwt_secret.empty() && options.api_key.empty() && !options.insecure)
-        throw usage_error("no authentication configured",
-                          "Give --jwt-secret-env VAR (clients of /v1/ws), --api-key-env VAR "
-                          "(/v1/stream), or --insecure on a loopback address for local testing.");
-    if (options.insecure && !is_loopback(host))
-        throw usage_error("--insecure is allowed only on a loopback address, not \"" + host + "\"",
-                          "Listen on 127.0.0.1, or configure --jwt-secret-env / --api-key-env.");
+    // The tool checked the flags (tools/pgsync-serve/main.cpp): what is left are runtime facts.
+    const std::string& host = options.host;
+    const int port = options.port;
     if (options.insecure)
         log::warning("--insecure: no authentication; any local client may read every published "
                      "table");
+    if (!options.jwt_secret.empty() && options.jwt_secret.size() < 32)
+        log::warning("the JWT secret is " + std::to_string(options.jwt_secret.size()) +
+                     " bytes long; use at least 32 random bytes (e.g. openssl rand -base64 32), "
+                     "or tokens can be forged by guessing it");
     raise_fd_limit();
 
     // The slot must exist and be usable before anything listens (S5-S8).
@@ -120,7 +84,8 @@ void run_server(const ServeOptions& options) {
     // appended from the log itself.
     log->on_append([&](const std::vector<LogRecord>&) { layer.wake_from_other_thread(); });
 
-    Loader loader(options.conninfo, options.load_jobs, *log, options.client_queue_bytes,
+    Loader loader(options.conninfo, options.publication, options.load_jobs, *log,
+                  options.client_queue_bytes,
                   std::chrono::milliseconds(int64_t(options.client_timeout_seconds * 1000)),
                   [&] { layer.wake_from_other_thread(); });
     HubOptions hub_options;
@@ -128,9 +93,17 @@ void run_server(const ServeOptions& options) {
     hub_options.storage_dir = options.storage_dir;
     hub_options.client_queue_bytes = options.client_queue_bytes;
     hub_options.tables = options.tables;
-    Hub hub(hub_options, *log, loader, metrics,
-            pg::Connection::open({options.conninfo, false, "pgsync-serve catalog", {}}),
-            [&](Session& session) { layer.wake(session); });
+    pg::Connection catalog =
+        pg::Connection::open({options.conninfo, false, "pgsync-serve catalog", {}});
+    Hub hub(
+        hub_options, *log, loader, metrics,
+        [&] { return load_published_tables(catalog, options.publication); },
+        [&](Session& session) { layer.wake(session); });
+    auto read_server_wal = [&](pg::Connection& conn) {
+        pg::Result r = conn.exec("SELECT pg_catalog.pg_current_wal_insert_lsn()::text");
+        if (auto lsn = Lsn::parse(PQgetvalue(r.raw(), 0, 0))) hub.set_server_wal(*lsn);
+    };
+    read_server_wal(sql);
 
     // The layer's connections call into the hub until its context is gone: end them first,
     // whichever way this function is left.
@@ -169,6 +142,9 @@ void run_server(const ServeOptions& options) {
     layer_options.jwt_secret = options.jwt_secret;
     layer_options.api_key = options.api_key;
     layer_options.insecure = options.insecure;
+    layer_options.allow_origins = options.allow_origins;
+    layer_options.static_dir = options.static_dir;
+    layer_options.idle_timeout_seconds = options.idle_timeout_seconds;
     layer_options.max_clients = size_t(options.max_clients);
     layer_options.health = [&] { return !ingest_done.load(); };
     layer_options.on_wake = [&] {
@@ -193,6 +169,7 @@ void run_server(const ServeOptions& options) {
                 {options.slot});
             if (PQntuples(r.raw()) == 1 && !PQgetisnull(r.raw(), 0, 0))
                 metrics.replication_lag_bytes = std::stoll(PQgetvalue(r.raw(), 0, 0));
+            read_server_wal(lag_conn);
         } catch (const std::exception&) {
             lag_conn.close(); // retried at the next tick
         }

@@ -17,7 +17,8 @@ struct ServeOptions {
     std::string conninfo;
     std::string slot;
     std::string publication;
-    std::string listen = "127.0.0.1:8080"; // host:port; port 0 picks a free one
+    std::string host = "127.0.0.1"; // an address (net/address.h resolves names); loopback only
+    int port = 8080;                // with insecure; 0 picks a free port
     std::string storage_dir = "./pgsync-data";
     std::string jwt_secret; // HS256 secret (from --jwt-secret-env's variable)
     std::string api_key;    // for /v1/stream (from --api-key-env's variable)
@@ -28,17 +29,17 @@ struct ServeOptions {
     uint64_t client_queue_bytes = 4u << 20; // per client; past it the client is dropped (F1)
     double client_timeout_seconds = 30;     // a full queue not drained for this long: dropped
     int max_clients = 20000;
-    int load_jobs = 2;                 // connections for initial loads
-    std::vector<config::Table> tables; // config's tables (live_queries allow-list)
-    std::string ready_file;            // written with the bound address once listening
+    int load_jobs = 2;                      // connections for initial loads
+    std::vector<config::Table> tables;      // config's tables (live_queries allow-list)
+    std::string ready_file;                 // written with the bound address once listening
+    std::vector<std::string> allow_origins; // web pages allowed to connect (serve/access/origin.h)
+    std::string static_dir;                 // files served at /app/ (the example pages)
+    int idle_timeout_seconds = 60;          // ping idle clients, close unresponsive ones
     const volatile std::sig_atomic_t* stop = nullptr;
 };
 
 // Runs until a stop signal (returns) or a fatal error (pgsync::Error; exit code 3 when the slot
 // was invalidated, as pgsync-stream).
 void run_server(const ServeOptions& options);
-
-// Whether host (of --listen) is a loopback address: 127.0.0.0/8, ::1 or "localhost".
-bool is_loopback(const std::string& host);
 
 } // namespace pgsync::serve

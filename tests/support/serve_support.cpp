@@ -8,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace pgsync::test {
@@ -49,6 +50,22 @@ ServeProcess::ServeProcess(const std::string& slot, const std::string& publicati
 
 ServeProcess::~ServeProcess() {
     if (m_process && !m_stopped) stop();
+}
+
+void ServeProcess::kill() {
+    if (m_stopped) return;
+    m_stopped = true;
+    m_process->signal(SIGKILL);
+    m_exit_code = m_process->wait(20);
+}
+
+int64_t metric(int port, const std::string& name) {
+    HttpResponse response = http_get("127.0.0.1", port, "/metrics");
+    std::istringstream lines(response.body);
+    std::string line;
+    while (std::getline(lines, line))
+        if (line.rfind(name + " ", 0) == 0) return std::stoll(line.substr(name.size() + 1));
+    return -1;
 }
 
 int ServeProcess::stop() {

@@ -29,6 +29,8 @@ public:
     int port() const { return m_port; }
     // SIGTERM and wait: the exit code.
     int stop();
+    // SIGKILL: no shutdown at all, as a crash.
+    void kill();
     const std::string& err() { return m_process->err(); }
 
 private:
@@ -62,6 +64,9 @@ public:
 private:
     WsClient m_client;
 };
+
+// A gauge or counter of /metrics, or -1 when absent.
+int64_t metric(int port, const std::string& name);
 
 // Applies change frames to a map key (its JSON text) -> new row.
 void apply_changes(std::map<std::string, nlohmann::json>& rows,

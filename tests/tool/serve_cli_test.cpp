@@ -75,3 +75,30 @@ TEST_CASE("pgsync-serve needs a slot and a publication", "[tool][serve]") {
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("--publication is required") != std::string::npos);
 }
+
+TEST_CASE("pgsync-serve resolves --listen names, and refuses one that does not resolve",
+          "[tool][serve]") {
+    std::map<std::string, std::string> env = {{"PGSYNC_TEST_SECRET", "s3cret"}};
+    auto r = serve({"-S", "s", "-P", "p", "--jwt-secret-env", "PGSYNC_TEST_SECRET", "--listen",
+                    "no-such-host.invalid:8080"},
+                   env);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("could not resolve the host \"no-such-host.invalid\" of --listen") !=
+          std::string::npos);
+    // localhost is a loopback name: --insecure goes on (to fail connecting here).
+    r = serve({"-S", "s", "-P", "p", "--insecure", "--listen", "localhost:0"});
+    CHECK(r.exit_code == 1);
+}
+
+TEST_CASE("pgsync-serve warns about a short JWT secret and checks its new flags", "[tool][serve]") {
+    std::map<std::string, std::string> env = {{"PGSYNC_TEST_SECRET", "s3cret"}};
+    auto r = serve({"-S", "s", "-P", "p", "--jwt-secret-env", "PGSYNC_TEST_SECRET"}, env);
+    CHECK(r.exit_code == 1); // no database here
+    CHECK(r.err.find("warning: the JWT secret is 6 bytes long; use at least 32 random bytes") !=
+          std::string::npos);
+    r = serve({"-S", "s", "-P", "p", "--insecure", "--idle-timeout", "1"});
+    CHECK(r.exit_code == 2);
+    r = serve({"-S", "s", "-P", "p", "--insecure", "--static-dir", "/nonexistent-pgsync-dir"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("Try \"pgsync-serve --help\"") != std::string::npos);
+}

@@ -1,5 +1,7 @@
 // pgsync-serve: filtered, resumable change streams fanned out to many WebSocket clients.
 #include "config_option.h"
+#include "serve/access/origin.h"
+#include "serve/net/address.h"
 #include "serve/server.h"
 #include "stream/slot_check.h"
 #include "tool_main.h"
@@ -31,6 +33,44 @@ uint64_t size_option(const std::string& text, const char* option) {
     return *size;
 }
 
+// The flags that must go together: a slot and a publication, an authentication setting, and
+// --insecure only on a loopback address. Fills options.host and options.port from --listen.
+void check_flags(pgsync::serve::ServeOptions& options, const std::string& listen) {
+    using pgsync::usage_error;
+    if (options.slot.empty())
+        throw usage_error("--slot is required",
+                          "Give --slot, or source.slot in the file given with --config.");
+    if (options.publication.empty())
+        throw usage_error("--publication is required",
+                          "Give --publication, or source.publication in the file given with "
+                          "--config.");
+    auto address = pgsync::serve::parse_listen_address(listen);
+    if (!address) {
+        const size_t colon = listen.rfind(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size())
+            throw usage_error("invalid --listen \"" + listen + "\"",
+                              "Give HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free port).");
+        throw usage_error("invalid port in --listen \"" + listen + "\"",
+                          "Give a port from 0 to 65535.");
+    }
+    std::string why;
+    auto host = pgsync::serve::resolve_host(address->host, why);
+    if (!host)
+        throw usage_error("could not resolve the host \"" + address->host +
+                              "\" of --listen: " + why,
+                          "Give an address, e.g. 127.0.0.1:8080, or a name this machine resolves.");
+    if (options.jwt_secret.empty() && options.api_key.empty() && !options.insecure)
+        throw usage_error("no authentication configured",
+                          "Give --jwt-secret-env VAR (clients of /v1/ws), --api-key-env VAR "
+                          "(/v1/stream), or --insecure on a loopback address for local testing.");
+    if (options.insecure && !pgsync::serve::is_loopback_host(*host))
+        throw usage_error("--insecure is allowed only on a loopback address, not \"" +
+                              address->host + "\"",
+                          "Listen on 127.0.0.1, or configure --jwt-secret-env / --api-key-env.");
+    options.host = *host;
+    options.port = address->port;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -48,8 +88,8 @@ int main(int argc, char** argv) {
                        "Connection string, URI or database name (PG* variables apply)");
         app.add_option("-S,--slot", options.slot, "Replication slot to read (pgoutput)");
         app.add_option("-P,--publication", options.publication, "Publication of the slot");
-        app.add_option("--listen", options.listen,
-                       "HOST:PORT to listen on (default 127.0.0.1:8080)");
+        std::string listen = "127.0.0.1:8080";
+        app.add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
         app.add_option("--storage-dir", options.storage_dir,
                        "Directory of the durable change log (default ./pgsync-data)");
         app.add_option("--jwt-secret-env", jwt_env,
@@ -73,6 +113,18 @@ int main(int argc, char** argv) {
         app.add_option("--load-jobs", options.load_jobs,
                        "Database connections for initial loads (default 2)")
             ->check(CLI::Range(1, 64));
+        app.add_option("--allow-origin", options.allow_origins,
+                       "A web page origin (scheme://host[:port]) allowed to connect; repeatable. "
+                       "With tokens, only these pages may connect once one is given; without, "
+                       "loopback pages and these")
+            ->allow_extra_args(false);
+        app.add_option("--static-dir", options.static_dir,
+                       "Serve the files of DIR at /app/ (e.g. examples/chat)")
+            ->check(CLI::ExistingDirectory);
+        app.add_option("--idle-timeout", options.idle_timeout_seconds,
+                       "Ping a client idle for half of SECS, close it when nothing came back "
+                       "in SECS (default 60)")
+            ->check(CLI::Range(2, 65535));
         app.add_option("--ready-file", options.ready_file,
                        "Write the bound HOST:PORT to PATH once listening");
         pgsync::tool::add_config_option(app, config_path);
@@ -87,7 +139,7 @@ int main(int argc, char** argv) {
             if (!given(app, "--slot")) options.slot = config->source.slot.value;
             if (!given(app, "--publication"))
                 options.publication = config->source.publication.value;
-            if (!given(app, "--listen")) options.listen = serve.listen.value;
+            if (!given(app, "--listen")) listen = serve.listen.value;
             if (!given(app, "--storage-dir")) options.storage_dir = serve.storage_dir.value;
             if (!given(app, "--jwt-secret-env")) jwt_env = serve.auth.jwt_secret_env.value;
             if (!given(app, "--api-key-env")) api_env = serve.auth.api_key_env.value;
@@ -111,6 +163,8 @@ int main(int argc, char** argv) {
             throw pgsync::usage_error("invalid --retain-age \"" + retain_age + "\"",
                                       "Give a duration with a unit (s, m, h, d), e.g. 7d.");
         options.retain_age = *age;
+
+        check_flags(options, listen);
 
         pgsync::tool::install_stop_signals();
         options.stop = &pgsync::tool::g_stop_requested;

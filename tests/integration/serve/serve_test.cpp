@@ -2,7 +2,7 @@
 // Subscriptions, filters with enter/leave, resume after reconnect and restart, retention, auth,
 // injection attempts, slow clients, /v1/stream and its acks, health and metrics.
 #include "pg_test.h"
-#include "serve/auth.h"
+#include "serve/access/auth.h"
 #include "serve_support.h"
 
 #include <atomic>

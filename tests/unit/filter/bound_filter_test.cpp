@@ -107,3 +107,39 @@ TEST_CASE("bound filter: canonical text identifies the meaning", "[filter]") {
     CHECK(bound("n = 1 AND (n = 2 AND n = 3)").canonical() ==
           bound("(n = 1 AND n = 2) AND n = 3").canonical());
 }
+
+TEST_CASE("bind: LIKE patterns and IN lists have limits, and cost what they scan", "[filter]") {
+    using pgsync::filter::evaluation_cost;
+    CHECK(bind_error("name LIKE $1", {std::string(1025, 'a')})
+              .find("LIKE pattern is too long (1025 bytes, the limit is 1024)") !=
+          std::string::npos);
+    CHECK_NOTHROW(bound("name LIKE $1", {std::string(1024, 'a')}));
+    std::string list;
+    for (int i = 0; i < 1001; ++i)
+        list += (i ? "," : "") + std::to_string(i);
+    CHECK(bind_error("n IN (" + list + ")").find("IN list has 1001 values, the limit is 1000") !=
+          std::string::npos);
+    CHECK(evaluation_cost(bound("n = 1")) == 1);
+    CHECK(evaluation_cost(bound("name LIKE $1", {std::string(1000, 'a')})) ==
+          1 + 8 * (1000 / 64 + 1));
+    CHECK(evaluation_cost(bound("n IN (1, 2, 3, 4)")) == 3);
+}
+
+TEST_CASE("evaluate: IN over a long list finds equal values of every spelling", "[filter]") {
+    std::string list;
+    for (int i = 0; i < 1000; ++i)
+        list += (i ? "," : "") + std::to_string(i * 3);
+    auto filter = bound("n IN (" + list + ") OR amount IN (1.5, 2, NULL)");
+    auto row = [&](const char* n, const char* amount) {
+        std::vector<Cell> cells(columns().size());
+        cells[size_t(column_index("n"))] = {Cell::Kind::Json, n};
+        cells[size_t(column_index("amount"))] = {Cell::Kind::Json, amount};
+        return pgsync::filter::evaluate(filter, cells);
+    };
+    using pgsync::filter::Match;
+    CHECK(row("2997", "0") == Match::Yes);
+    CHECK(row("2998", "0") == Match::No);
+    CHECK(row("1", "1.50") == Match::Yes);
+    CHECK(row("1", "2.0") == Match::Yes);
+    CHECK(row("1", "3") == Match::No);
+}

@@ -1,7 +1,7 @@
 // JwtVerifier accepts exactly the HS256 tokens signed with its secret that are in their validity
 // window, turns pgsync.tables into grants by PostgreSQL's identifier rules, and refuses everything
 // else with a short reason; api_key_matches compares keys.
-#include "serve/auth.h"
+#include "serve/access/auth.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

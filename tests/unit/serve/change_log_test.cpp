@@ -1,8 +1,8 @@
 // ChangeLog stores native records durably by offset: it numbers and deduplicates what the stream
 // writes, recovers from torn lines and incomplete transactions, rotates and retains whole
 // segments, and serves readers from any retained offset while the writer appends.
+#include "changelog/change_log.h"
 #include "process.h"
-#include "serve/change_log.h"
 #include "util/error.h"
 
 #include <atomic>

@@ -1,8 +1,8 @@
 // Client frames: what parses into a request, and the error code and message for what does not;
 // the subscription filter: live_queries allow-list and the token's filter ANDed as a tree (F5).
 #include "filter/evaluator.h"
-#include "serve/client_frame.h"
-#include "serve/subscription_filter.h"
+#include "serve/access/subscription_filter.h"
+#include "serve/protocol/client_frame.h"
 
 #include <catch2/catch.hpp>
 
@@ -70,9 +70,16 @@ TEST_CASE("subscription filter: the token's filter is ANDed as a tree and cannot
           "[serve][client_frame]") {
     TableSchema table = messages();
     TableGrant grant{"public", "messages", "grp = $1", {"mine"}};
-    auto frame = parse_client_frame(
-        R"({"type":"subscribe","id":"a","table":"messages","where":"n > $1 OR true","params":[5]})",
-        false);
+    const char* text =
+        R"({"type":"subscribe","id":"a","table":"messages","where":"n > $1 OR true","params":[5]})";
+    // With a key-only old image, a grant on grp could not keep deletes within it: refused.
+    auto keyed = parse_client_frame(text, false);
+    FilterResult refused =
+        subscription_filter(std::get<SubscribeRequest>(keyed), table, &grant, nullptr);
+    CHECK(refused.error_code == "forbidden");
+    CHECK(refused.error_message.find("REPLICA IDENTITY FULL") != std::string::npos);
+    table.replica_identity = 'f';
+    auto frame = parse_client_frame(text, false);
     auto& request = std::get<SubscribeRequest>(frame);
     FilterResult result = subscription_filter(request, table, &grant, nullptr);
     REQUIRE(result.ok());

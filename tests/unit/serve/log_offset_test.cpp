@@ -1,7 +1,7 @@
 // LogOffset's text round-trips and refuses anything else; OffsetTracker numbers a transaction's
 // records as the log's offsets promise (begin 0, relation 2s+1, seq s 2s+2, commit 2n+1).
+#include "changelog/log_offset.h"
 #include "record/record_scan.h"
-#include "serve/log_offset.h"
 
 #include <catch2/catch.hpp>
 #include <string>

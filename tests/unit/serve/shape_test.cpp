@@ -3,8 +3,8 @@
 // initial load's hand-off relies on.
 #include "filter/where_parser.h"
 #include "record/record_scan.h"
-#include "serve/shape.h"
-#include "serve/xid_snapshot.h"
+#include "serve/shapes/shape.h"
+#include "serve/shapes/xid_snapshot.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,0 +1,86 @@
+// The hub: every subscription and shape, and the routing of logged changes to them. It answers
+// client frames, dispatches each record the log appends to the shapes it may concern (through the
+// per-table ShapeIndex, so equality filters cost the same for 10 or 10,000 shapes), and hands
+// initial loads and catch-up reads to the loader pool. Runs on the WebSocket thread only and knows
+// nothing of libwebsockets: the layer gives it a wake callback and writes Session::output.
+#pragma once
+
+#include "changelog/change_log.h"
+#include "config/config.h"
+#include "serve/hub/loader.h"
+#include "serve/hub/session.h"
+#include "serve/metrics.h"
+#include "serve/shapes/table_schema.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgsync::serve {
+
+struct ShapeEntry {
+    uint64_t id = 0;
+    std::shared_ptr<const Shape> shape;
+    std::vector<Subscription*> live; // subscribers past their load and catch-up
+    size_t subscribers = 0;          // live or not
+};
+
+struct HubOptions {
+    std::string publication;
+    std::string storage_dir; // consumers' kept acks go in its consumers/
+    size_t client_queue_bytes = 4u << 20;
+    size_t max_subscriptions_per_client = 100;
+    uint64_t max_filter_cost_per_client = 1024; // filter::evaluation_cost summed per connection
+    size_t max_queued_loads = 10000;            // over every connection
+    std::vector<config::Table> tables; // when given: the tables clients may subscribe to, their
+                                       // columns and live_queries allow-lists
+};
+
+class Hub {
+public:
+    // read_tables: the published tables as the catalog has them now (called on this thread; the
+    // seam a test replaces). wake(session): the session
+    // has frames to write or must close.
+    Hub(const HubOptions& options, ChangeLog& log, Loader& loader, Metrics& metrics,
+        std::function<std::vector<TableSchema>()> read_tables, std::function<void(Session&)> wake);
+    ~Hub();
+    Hub(const Hub&) = delete;
+    Hub& operator=(const Hub&) = delete;
+
+    void on_open(Session& session);
+    // A client's text frame; answers bad ones with error frames, never throws for client input.
+    void on_text(Session& session, std::string_view text);
+    void on_close(Session& session);
+    // /v1/stream: starts the session's one raw subscription after offset_text (empty: the
+    // consumer's kept ack, or the log's end), answering a bad or expired offset with a frame.
+    void start_raw(Session& session, std::string_view offset_text);
+
+    // Dispatches up to max_records records the log appended since the last call, reading the log
+    // itself (the page cache, not copies: memory does not grow when the dispatcher falls behind).
+    // Returns true when more are waiting.
+    bool pump(size_t max_records);
+    // Results of the loader pool.
+    void on_load_results(std::vector<LoadResult>&& results);
+    // An error frame about the connection (not a subscription).
+    void send_error(Session& session, std::string_view code, std::string_view message);
+    // Ends the session: drops what is queued, sends an error frame when code_name is given, then
+    // the layer closes with close_code and reason.
+    void close(Session& session, int close_code, std::string reason, std::string_view code_name,
+               std::string_view message);
+    // The database's WAL insert position (read at start and every few seconds): a resume offset
+    // past both it and the log's end was never given out, and is refused as bad-offset.
+    void set_server_wal(Lsn lsn);
+    // The layer wrote bytes of the session's output (bytes, mark null), or finished writing the
+    // frame of mark (bytes 0).
+    void on_written(Session& session, size_t bytes, const FrameMark* mark);
+
+private:
+    void handle_text(Session& session, std::string_view text);
+    void begin_raw(Session& session, std::string_view offset_text);
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace pgsync::serve

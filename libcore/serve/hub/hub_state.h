@@ -1,0 +1,128 @@
+// The hub's state, shared by its two halves: hub.cpp (client frames, subscriptions, output) and
+// hub_dispatch.cpp (routing logged records, loader results, demotion of slow clients). Private to
+// libcore/serve.
+#pragma once
+
+#include "filter/shape_index.h"
+#include "record/record_scan.h"
+#include "serve/hub/hub.h"
+#include "serve/protocol/client_frame.h"
+#include "serve/shapes/shape.h"
+#include "serve/shapes/table_schema.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace pgsync::serve {
+
+// One published table: its columns, its shapes, and the index that finds them by value.
+struct TableState {
+    std::shared_ptr<const TableSchema> schema;
+    filter::ShapeIndex index;
+    std::unordered_map<uint64_t, std::shared_ptr<ShapeEntry>> shapes;
+    std::unordered_map<std::string, uint64_t> by_identity;
+    std::vector<uint64_t> needs_old; // shapes to try whenever a row lacks a full old image
+    const config::Table* config = nullptr;
+};
+
+struct Hub::Impl {
+    Impl(const HubOptions& o, ChangeLog& l, Loader& ld, Metrics& m,
+         std::function<std::vector<TableSchema>()> r, std::function<void(Session&)> w);
+
+    const HubOptions& options;
+    ChangeLog& log;
+    Loader& loader;
+    Metrics& metrics;
+    std::function<std::vector<TableSchema>()> read_tables;
+    std::function<void(Session&)> wake;
+
+    std::map<std::pair<std::string, std::string>, TableState> tables;
+    std::unordered_map<uint64_t, Session*> sessions;
+    std::vector<Subscription*> raw_live;
+    std::vector<Subscription*> touched;
+    std::vector<Session*> dirty;    // sessions with frames to write after this dispatch
+    std::vector<Session*> dropping; // dropped clients whose subscriptions go after dispatch
+    std::vector<Subscription*> live_scratch;   // a copy of a live list, walked while it may change
+    std::unique_ptr<ChangeLog::Reader> reader; // the dispatcher's position in the log
+    LogOffset dispatched;
+    bool dispatched_at_boundary = true;
+    uint64_t next_shape_id = 1;
+    uint64_t next_generation = 1;
+    size_t subscription_count = 0;
+
+    // Dispatch scratch, reused for every record.
+    record::ScannedRecord scanned;
+    RowImages row;
+    std::vector<filter::ShapeIndex::ShapeId> candidates;
+    std::string tail;
+    const TableState* last_table = nullptr;
+    void load_tables();
+    TableState* find_table(std::string_view schema_token, std::string_view table_token);
+
+    // ---- output
+
+    void push(Session& session, Frame&& frame);
+    // The one way a frame is queued: caps, demotion and the write after the slice apply.
+    void enqueue(Session& session, std::initializer_list<std::string_view> parts,
+                 const FrameMark& mark);
+    // Coalescing: an unsent up-to-date of sub that a change is about to follow goes (the next
+    // commit sends one for both).
+    void retract_up_to_date(Subscription& sub);
+    void clear_queue(Session& session);
+
+    // F1: a client past its cap loses what is queued (never memory without bound, never slowing
+    // others) and learns, per subscription, the last offset it got so it can resume from there.
+    void drop_slow(Session& session);
+    void error(Session& session, std::string_view id_json, std::string_view code,
+               std::string_view message);
+    Lsn server_wal; // the database's WAL insert position, as last read (Hub::set_server_wal)
+    // Whether a client's offset lies past anything the database has written: a forged one.
+    bool past_known_wal(LogOffset offset) const;
+    // /v1/stream with an offset it cannot serve: bad-offset, then close 4400.
+    void refuse_raw(Session& session, const std::string& message);
+
+    // ---- subscriptions
+
+    void remove_subscription(Session& session, Subscription& sub);
+    void remove_all_subscriptions(Session& session);
+    void drop_shape(ShapeEntry& entry);
+
+    // Ends every subscription of a table with must-refetch (schema change, truncate, reload).
+    void invalidate_table(TableState& state, std::string_view reason);
+    void subscribe(Session& session, SubscribeRequest& request);
+    LoadJob make_job(Session& session, Subscription& sub);
+    void ack(Session& session, const AckRequest& request);
+    std::string consumer_path(const std::string& name) const;
+    std::string log_dir;
+    void save_consumer(const std::string& name, const std::string& offset);
+    std::string load_consumer(const std::string& name) const;
+
+    // ---- dispatch
+
+    void deliver_change(Subscription& sub, LogOffset offset, std::string_view tail, Lsn commit_lsn,
+                        uint32_t xid);
+    void dispatch_row(const LogRecord& record);
+    void dispatch_one(const LogRecord& record);
+    void reload_table(TableState& state);
+    void reload_tables_logged(); // load_tables, a failure logged (the old tables kept)
+
+    // ---- loader results
+
+    void on_result(LoadResult& result);
+
+    // The live subscriptions of a client past its cap go back to reading the log from where
+    // their queued frames end. Safe during dispatch: the dispatch loops walk copies and skip
+    // subscriptions that are no longer live.
+    void demote(Session& session);
+
+    // Work put off while dispatch loops were running: the subscriptions of dropped clients.
+    void finish();
+    void expire_all_live();
+    void end_with(Session& session, Subscription& sub, Frame&& frame);
+    void caught_up(Session& session, Subscription& sub, LoadResult& result);
+};
+
+} // namespace pgsync::serve

@@ -1,0 +1,459 @@
+// The loader pool: initial loads and catch-up reads, connections taking turns.
+#include "serve/hub/loader.h"
+
+#include "filter/evaluator.h"
+#include "filter/render_sql.h"
+#include "pg/connection.h"
+#include "pg/type_catalog.h"
+#include "record/record_scan.h"
+#include "record/value_json.h"
+#include "serve/protocol/frames.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <algorithm>
+#include <chrono>
+#include <libpq-fe.h>
+
+namespace pgsync::serve {
+
+namespace {
+constexpr size_t kBatchBytes = 256 * 1024;
+// How long a catch-up whose client's queue is full steps aside before it looks again.
+constexpr auto kPacingDelay = std::chrono::milliseconds(10);
+} // namespace
+
+struct LoaderWorker {
+    pg::Connection conn;
+    pg::TypeCatalog catalog;
+};
+
+Loader::Loader(std::string conninfo, std::string publication, int jobs, const ChangeLog& log,
+               size_t client_queue_bytes, std::chrono::milliseconds stall_limit,
+               std::function<void()> wake)
+    : m_conninfo(std::move(conninfo)), m_publication(std::move(publication)), m_log(log),
+      m_client_queue_bytes(client_queue_bytes), m_stall_limit(stall_limit),
+      m_wake(std::move(wake)) {
+    for (int i = 0; i < std::max(1, jobs); ++i)
+        m_threads.emplace_back([this] { run(); });
+}
+
+Loader::~Loader() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_stop = true;
+    }
+    m_cv.notify_all();
+    for (auto& t : m_threads)
+        t.join();
+}
+
+void Loader::submit(LoadJob job) {
+    {
+        std::lock_guard lock(m_mutex);
+        auto& queue = m_queues[job.session_id];
+        if (queue.empty()) m_turns.push_back(job.session_id);
+        queue.push_back(std::move(job));
+        ++m_queued;
+    }
+    m_cv.notify_one();
+}
+
+void Loader::cancel(uint64_t session_id, const std::string& subscription_id) {
+    std::lock_guard lock(m_mutex);
+    auto it = m_queues.find(session_id);
+    if (it == m_queues.end()) return;
+    auto& queue = it->second;
+    const size_t before = queue.size();
+    std::erase_if(queue,
+                  [&](const LoadJob& job) { return job.subscription_id == subscription_id; });
+    m_queued -= before - queue.size();
+    if (queue.empty()) {
+        m_queues.erase(it);
+        std::erase(m_turns, session_id);
+    }
+}
+
+size_t Loader::queued() const {
+    std::lock_guard lock(m_mutex);
+    return m_queued;
+}
+
+std::vector<LoadResult> Loader::take_results() {
+    std::lock_guard lock(m_mutex);
+    std::vector<LoadResult> out;
+    out.swap(m_results);
+    return out;
+}
+
+bool Loader::ended(const LoadJob& job) {
+    return (job.gone && *job.gone) || (job.cancelled && *job.cancelled);
+}
+
+// The next connection in turn with a job ready and none running; waits when there is none.
+bool Loader::next_job(LoadJob& job) {
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+        if (m_stop) return false;
+        const auto now = std::chrono::steady_clock::now();
+        std::optional<std::chrono::steady_clock::time_point> earliest;
+        for (size_t turn = 0; turn < m_turns.size(); ++turn) {
+            const uint64_t session = m_turns[turn];
+            if (m_running.count(session)) continue;
+            auto& queue = m_queues[session];
+            while (!queue.empty() && ended(queue.front())) {
+                queue.pop_front();
+                --m_queued;
+            }
+            if (queue.empty()) {
+                m_queues.erase(session);
+                m_turns.erase(m_turns.begin() + long(turn));
+                --turn;
+                continue;
+            }
+            if (queue.front().not_before > now) {
+                if (!earliest || queue.front().not_before < *earliest)
+                    earliest = queue.front().not_before;
+                continue;
+            }
+            job = std::move(queue.front());
+            queue.pop_front();
+            --m_queued;
+            m_turns.erase(m_turns.begin() + long(turn));
+            if (queue.empty())
+                m_queues.erase(session);
+            else
+                m_turns.push_back(session); // its next job waits for everyone else's turn
+            m_running.insert(session);
+            return true;
+        }
+        if (earliest)
+            m_cv.wait_until(lock, *earliest);
+        else
+            m_cv.wait(lock);
+    }
+}
+
+void Loader::run() {
+    LoaderWorker worker;
+    LoadJob job;
+    while (next_job(job)) {
+        const uint64_t session = job.session_id;
+        if (!ended(job)) run_job(job, worker);
+        job = LoadJob{};
+        {
+            std::lock_guard lock(m_mutex);
+            m_running.erase(session);
+        }
+        m_cv.notify_all(); // that session's next job may run now
+    }
+}
+
+void Loader::run_job(LoadJob& job, LoaderWorker& worker) {
+    try {
+        if (job.kind == LoadJob::Kind::Initial && !initial_load(job, worker)) return;
+        catch_up(job);
+    } catch (const std::exception& e) {
+        // The database's text goes to the log only: it may name things the client must not see.
+        worker.conn.close(); // reopened by the next job
+        log::warning("initial load of subscription \"" + job.subscription_id + "\" (client " +
+                     std::to_string(job.session_id) + ") failed: " + e.what());
+        LoadResult result;
+        result.status = LoadResult::Status::Failed;
+        deliver(job, std::move(result));
+    }
+}
+
+bool Loader::client_full(const LoadJob& job, size_t adding) const {
+    const size_t queued = (job.queued_bytes ? job.queued_bytes->load() : 0) +
+                          (job.in_flight ? job.in_flight->load() : 0);
+    return queued != 0 && queued + adding > m_client_queue_bytes / 2;
+}
+
+bool Loader::deliver(LoadJob& job, LoadResult&& result) {
+    result.session_id = job.session_id;
+    result.subscription_id = job.subscription_id;
+    result.generation = job.generation;
+    // An initial load holds a transaction open, so it waits here (one thread per connection at
+    // most, for at most the stall limit); catch-up paces itself before reading instead.
+    if (job.kind == LoadJob::Kind::Initial && result.status == LoadResult::Status::More) {
+        const auto started = std::chrono::steady_clock::now();
+        while (client_full(job, result.bytes)) {
+            if (ended(job)) return false;
+            {
+                std::unique_lock lock(m_mutex);
+                if (m_stop) return false;
+            }
+            if (std::chrono::steady_clock::now() - started > m_stall_limit) {
+                result.frames.clear();
+                result.bytes = 0;
+                result.status = LoadResult::Status::Stalled;
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    if (job.in_flight) *job.in_flight += result.bytes;
+    const bool go_on = result.status == LoadResult::Status::More;
+    {
+        std::lock_guard lock(m_mutex);
+        m_results.push_back(std::move(result));
+    }
+    m_wake();
+    return go_on;
+}
+
+namespace {
+
+// A transaction on the worker's connection; a connection the server closed while idle (a
+// restart, pg_terminate_backend) is opened again rather than failing the job.
+void begin_load(LoaderWorker& worker, const std::string& conninfo) {
+    const char* kBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    if (worker.conn && PQstatus(worker.conn.raw()) == CONNECTION_OK) {
+        try {
+            worker.conn.exec(kBegin);
+            return;
+        } catch (const std::exception&) {
+            if (PQstatus(worker.conn.raw()) == CONNECTION_OK) throw;
+            log::info("a loader's database connection was closed; opening a new one");
+        }
+    }
+    worker.conn = pg::Connection::open({conninfo, false, "pgsync-serve loader", {}});
+    worker.conn.exec(kBegin);
+}
+
+} // namespace
+
+bool Loader::initial_load(LoadJob& job, LoaderWorker& worker) {
+    const Shape& shape = *job.shape;
+    const TableSchema& table = *shape.table;
+    begin_load(worker, m_conninfo);
+    pg::Connection& conn = worker.conn;
+    auto stop = [&](LoadResult::Status status) {
+        conn.exec("ROLLBACK");
+        if (status != LoadResult::Status::More) {
+            LoadResult result;
+            result.status = status;
+            deliver(job, std::move(result));
+        }
+        return false;
+    };
+
+    // The publication as of this transaction's snapshot, not as it was when the table was first
+    // read: a table dropped from it, a narrowed column list or row filter apply at once.
+    pg::Result entry = conn.exec_params(
+        "SELECT coalesce(pt.rowfilter, ''), a.name FROM pg_catalog.pg_publication_tables pt "
+        "LEFT JOIN LATERAL unnest(pt.attnames) AS a(name) ON true "
+        "WHERE pt.pubname = $1 AND pt.schemaname = $2 AND pt.tablename = $3",
+        {m_publication, table.schema, table.name}, "could not read the publication's entry");
+    if (PQntuples(entry.raw()) == 0) return stop(LoadResult::Status::Unpublished);
+    const std::string row_filter = PQgetvalue(entry.raw(), 0, 0);
+    for (const auto& column : table.columns) {
+        bool published = false;
+        for (int r = 0; r < PQntuples(entry.raw()) && !published; ++r)
+            published = column.name == PQgetvalue(entry.raw(), r, 1);
+        if (!published) return stop(LoadResult::Status::PublicationChanged);
+    }
+
+    worker.catalog.load(conn, table.declared_type_oids);
+    record::ValueWriter values(worker.catalog);
+    std::string where;
+    std::vector<std::optional<std::string>> params;
+    if (shape.filter) {
+        filter::SqlFilter sql = filter::render_sql(*shape.filter, 1);
+        where = sql.sql;
+        for (auto& p : sql.params)
+            params.emplace_back(std::move(p));
+    }
+    if (!row_filter.empty()) // the publication's own filter: catalog text, not a client's
+        where = where.empty() ? "(" + row_filter + ")" : where + " AND (" + row_filter + ")";
+    std::string select = "SELECT ";
+    for (size_t i = 0; i < table.columns.size(); ++i) {
+        if (i) select += ", ";
+        select += pg::quote_ident(table.columns[i].name);
+    }
+    select += " FROM " + table.sql_name();
+    if (!where.empty()) select += " WHERE " + where;
+
+    // The insert position, not the write position: under synchronous_commit = off a transaction
+    // the snapshot sees may have its commit record past what was written (issue 9).
+    pg::Result snap = conn.exec("SELECT pg_catalog.pg_current_snapshot()::text, "
+                                "pg_catalog.pg_current_wal_insert_lsn()::text",
+                                "could not take the load's snapshot");
+    auto snapshot = XidSnapshot::parse(PQgetvalue(snap.raw(), 0, 0));
+    auto snapshot_lsn = Lsn::parse(PQgetvalue(snap.raw(), 0, 1));
+    if (!snapshot || !snapshot_lsn) throw Error("could not parse pg_current_snapshot()");
+    conn.exec_params("DECLARE pgsync_load NO SCROLL CURSOR FOR " + select, params,
+                     "could not start the initial load");
+
+    RowImages row;
+    row.op = RowImages::Op::Insert;
+    std::string scratch, tail;
+    std::vector<size_t> starts(table.columns.size()), lengths(table.columns.size());
+    LoadResult result;
+    for (;;) {
+        if (ended(job)) return stop(LoadResult::Status::More);
+        pg::Result rows = conn.exec("FETCH 1000 FROM pgsync_load", "could not read the rows");
+        const int n = PQntuples(rows.raw());
+        for (int r = 0; r < n; ++r) {
+            scratch.clear();
+            row.new_cells.assign(table.columns.size(), filter::Cell{});
+            for (size_t c = 0; c < table.columns.size(); ++c) {
+                if (PQgetisnull(rows.raw(), r, int(c))) {
+                    row.new_cells[c].kind = filter::Cell::Kind::Null;
+                    continue;
+                }
+                starts[c] = scratch.size();
+                values.append(scratch, table.declared_type_oids[c],
+                              std::string_view(PQgetvalue(rows.raw(), r, int(c)),
+                                               size_t(PQgetlength(rows.raw(), r, int(c)))));
+                lengths[c] = scratch.size() - starts[c];
+                row.new_cells[c].kind = filter::Cell::Kind::Json;
+            }
+            for (size_t c = 0; c < table.columns.size(); ++c)
+                if (row.new_cells[c].kind == filter::Cell::Kind::Json)
+                    row.new_cells[c].json = std::string_view(scratch).substr(starts[c], lengths[c]);
+            // Fail closed: a row the database returned that the evaluator does not match (a
+            // collation, a cast, a bug on either side) is never sent.
+            if (shape.filter &&
+                filter::evaluate(*shape.filter, row.new_cells) != filter::Match::Yes)
+                throw Error("the database returned a row of table \"" + table.display_name() +
+                            "\" that the subscription's filter does not match; the load was "
+                            "stopped and nothing of that row was sent");
+            tail.clear();
+            append_change_tail(tail, shape, ShapeOp::Insert, row, {}, true);
+            Frame frame = change_frame(job.id_json, tail);
+            result.bytes += frame.data.size();
+            result.frames.push_back(std::move(frame));
+        }
+        if (result.bytes >= kBatchBytes || (n == 0 && !result.frames.empty())) {
+            if (!deliver(job, std::move(result))) return stop(LoadResult::Status::More);
+            result = LoadResult{};
+        }
+        if (n == 0) break;
+    }
+    conn.exec("COMMIT");
+    job.load = LoadSnapshot{std::move(*snapshot), *snapshot_lsn};
+    return true;
+}
+
+void Loader::catch_up(LoadJob& job) {
+    const std::string& epoch = m_log.epoch();
+    auto reader = m_log.read_after(job.after);
+    LoadResult result;
+    if (!reader) {
+        result.status = LoadResult::Status::Expired;
+        deliver(job, std::move(result));
+        return;
+    }
+    const Shape* shape = job.shape.get();
+    const TableSchema* table = shape ? shape->table.get() : nullptr;
+    LogOffset reached = job.after;
+    LogRecord record;
+    record::ScannedRecord scanned;
+    RowImages row;
+    std::string tail;
+    bool touched = job.touched;
+    bool at_boundary = job.after_at_boundary;
+    auto finish = [&](LoadResult::Status status) {
+        result.status = status;
+        result.reached = reached;
+        result.load = job.load;
+        result.touched = touched;
+        result.at_boundary = at_boundary;
+        deliver(job, std::move(result));
+    };
+    // A full client queue: hand over what is read, then step aside (requeued after a delay) so
+    // the thread serves other connections; past the stall limit the client is dropped.
+    auto pace = [&]() -> bool {
+        if (!client_full(job, result.bytes)) {
+            job.stalled_since.reset();
+            return true;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (!job.stalled_since) job.stalled_since = now;
+        if (now - *job.stalled_since > m_stall_limit) {
+            result.frames.clear();
+            result.bytes = 0;
+            finish(LoadResult::Status::Stalled);
+            return false;
+        }
+        if (!result.frames.empty()) {
+            result.reached = reached;
+            deliver(job, std::move(result));
+            result = LoadResult{};
+        }
+        LoadJob next = job;
+        next.kind = LoadJob::Kind::CatchUp;
+        next.after = reached;
+        next.after_at_boundary = at_boundary;
+        next.touched = touched;
+        next.not_before = now + kPacingDelay;
+        submit(std::move(next));
+        return false;
+    };
+    if (!pace()) return;
+    while (reader->next(record)) {
+        if (ended(job)) return;
+        reached = record.offset;
+        at_boundary = record.commit || record.xid == 0;
+        if (!shape) { // /v1/stream: every record
+            Frame frame = raw_record_frame(client_offset(epoch, record.offset), record.line);
+            frame.offset = record.offset;
+            frame.has_offset = true;
+            result.bytes += frame.data.size();
+            result.frames.push_back(std::move(frame));
+        } else if (record::scan_record(record.line, scanned)) {
+            switch (record_kind(scanned)) {
+            case RecordKind::Commit:
+                if (touched) {
+                    Frame frame =
+                        up_to_date_frame(job.id_json, client_offset(epoch, record.offset));
+                    frame.offset = record.offset;
+                    frame.has_offset = true;
+                    result.bytes += frame.data.size();
+                    result.frames.push_back(std::move(frame));
+                }
+                touched = false;
+                break;
+            case RecordKind::Relation:
+                if (changes_schema(scanned, *table))
+                    return finish(LoadResult::Status::SchemaChanged);
+                break;
+            case RecordKind::Truncate:
+                if (truncates(scanned, *table) &&
+                    !(job.load && job.load->saw(scanned.commit_lsn, record.xid)))
+                    return finish(LoadResult::Status::Truncated);
+                break;
+            case RecordKind::Row:
+                if (table->is(scanned.schema_token, scanned.table_token) &&
+                    read_row(*table, scanned, row)) {
+                    ShapeOp op = row_meaning(*shape, row, job.load, scanned.commit_lsn, record.xid);
+                    if (op != ShapeOp::None) {
+                        tail.clear();
+                        append_change_tail(tail, *shape, op, row,
+                                           client_offset(epoch, record.offset), false);
+                        Frame frame = change_frame(job.id_json, tail);
+                        frame.offset = record.offset;
+                        frame.has_offset = true;
+                        result.bytes += frame.data.size();
+                        result.frames.push_back(std::move(frame));
+                        touched = true;
+                    }
+                }
+                break;
+            case RecordKind::Other:
+                break;
+            }
+        }
+        if (result.bytes >= kBatchBytes) {
+            result.reached = reached;
+            if (!deliver(job, std::move(result))) return;
+            result = LoadResult{};
+            if (!pace()) return;
+        }
+    }
+    finish(LoadResult::Status::CaughtUp);
+}
+
+} // namespace pgsync::serve

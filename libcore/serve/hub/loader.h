@@ -1,0 +1,127 @@
+// Loader: a small pool of threads, each with its own database connection, that runs the slow parts
+// of a subscription off the event loop: the initial load (a REPEATABLE READ query of the shape's
+// rows, with the filter rendered as SQL with bound parameters, the publication's entry for the
+// table read in the same transaction, pg_current_snapshot() and the WAL insert position recorded)
+// and catch-up reads of the durable log. Catch-up is served from the log only, never by new
+// replication connections (cdc-hard-cases F3).
+//
+// Fairness: jobs queue per connection and connections take turns, one running job per connection
+// at a time, so one connection's storm of subscriptions cannot starve another's load. A job whose
+// subscription ended is cancelled (taken off the queue, or stopped between batches). A catch-up
+// whose client's queue is full steps aside instead of holding its thread.
+#pragma once
+
+#include "changelog/change_log.h"
+#include "serve/hub/session.h"
+#include "serve/shapes/record_meaning.h"
+#include "serve/shapes/shape.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace pgsync::serve {
+
+struct LoadJob {
+    enum class Kind { Initial, CatchUp };
+    Kind kind = Kind::CatchUp;
+    uint64_t session_id = 0;
+    std::string subscription_id;
+    std::string id_json;
+    uint64_t generation = 0;
+    std::shared_ptr<const Shape> shape; // null: a /v1/stream client (every record, raw)
+    LogOffset after;                    // CatchUp: read the log after it
+    std::optional<LoadSnapshot> load;   // skip the transactions the initial load saw
+    bool touched = false;               // a change of the open transaction was already sent
+    bool after_at_boundary = true;      // `after` ends a transaction (or is before any)
+    std::shared_ptr<std::atomic<size_t>> queued_bytes; // the session's queue, for pacing
+    std::shared_ptr<std::atomic<size_t>> in_flight;    // results not yet taken by the hub
+    std::shared_ptr<std::atomic<bool>> gone;           // the session closed
+    std::shared_ptr<std::atomic<bool>> cancelled;      // the subscription ended or moved on
+    // Pacing: not run before this; the client's queue has been full since stalled_since.
+    std::chrono::steady_clock::time_point not_before{};
+    std::optional<std::chrono::steady_clock::time_point> stalled_since;
+};
+
+struct LoadResult {
+    enum class Status {
+        More,               // frames; the job goes on
+        CaughtUp,           // reached the log's current end at `reached`
+        Expired,            // `after` is no longer retained: must-refetch
+        SchemaChanged,      // the table's shape changed in the log: must-refetch
+        PublicationChanged, // the publication no longer sends a served column: must-refetch
+        Truncated,          // the table was truncated: must-refetch
+        Unpublished,        // the table left the publication
+        Stalled,            // the client did not read for too long: drop it as a slow consumer
+        Failed,             // the query failed: error frame load-failed
+    };
+    uint64_t session_id = 0;
+    std::string subscription_id;
+    uint64_t generation = 0;
+    Status status = Status::More;
+    std::vector<Frame> frames;
+    size_t bytes = 0;
+    LogOffset reached;
+    std::optional<LoadSnapshot> load;
+    bool touched = false;
+    bool at_boundary = true; // `reached` ends a transaction
+};
+
+class Loader {
+public:
+    // wake() tells the event loop results are waiting. A client whose queue stays past half of
+    // client_queue_bytes for stall_limit is reported Stalled (and dropped).
+    Loader(std::string conninfo, std::string publication, int jobs, const ChangeLog& log,
+           size_t client_queue_bytes, std::chrono::milliseconds stall_limit,
+           std::function<void()> wake);
+    ~Loader(); // stops the threads (jobs in progress are abandoned)
+
+    void submit(LoadJob job);
+    // Takes the session's queued jobs of this subscription off the queue (a running one sees
+    // job.cancelled, which the caller sets).
+    void cancel(uint64_t session_id, const std::string& subscription_id);
+    // Jobs waiting, over every connection.
+    size_t queued() const;
+    std::vector<LoadResult> take_results();
+
+private:
+    void run();
+    bool next_job(LoadJob& job);
+    void run_job(LoadJob& job, struct LoaderWorker& worker);
+    bool initial_load(LoadJob& job, struct LoaderWorker& worker);
+    void catch_up(LoadJob& job);
+    // Hands a batch to the hub; an initial load first waits while the client's queue is full.
+    // False: stop the job.
+    bool deliver(LoadJob& job, LoadResult&& result);
+    bool client_full(const LoadJob& job, size_t adding) const;
+    static bool ended(const LoadJob& job);
+
+    std::string m_conninfo;
+    std::string m_publication;
+    const ChangeLog& m_log;
+    size_t m_client_queue_bytes;
+    std::chrono::milliseconds m_stall_limit;
+    std::function<void()> m_wake;
+
+    mutable std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::map<uint64_t, std::deque<LoadJob>> m_queues; // per session
+    std::deque<uint64_t> m_turns;                     // sessions with jobs, in turn order
+    std::set<uint64_t> m_running;                     // sessions with a job running
+    size_t m_queued = 0;
+    std::vector<LoadResult> m_results;
+    bool m_stop = false;
+    std::vector<std::thread> m_threads;
+};
+
+} // namespace pgsync::serve

@@ -1,0 +1,80 @@
+// OutputQueue; see serve/hub/output.h.
+#include "serve/hub/output.h"
+
+namespace pgsync::serve {
+
+namespace {
+
+// RFC 6455 5.2: FIN + text opcode, then the length in 7, 16 or 64 bits; server frames unmasked.
+void append_header(std::string& out, size_t length) {
+    out += char(0x81);
+    if (length < 126) {
+        out += char(length);
+    } else if (length <= 0xffff) {
+        out += char(126);
+        out += char(length >> 8);
+        out += char(length & 0xff);
+    } else {
+        out += char(127);
+        for (int shift = 56; shift >= 0; shift -= 8)
+            out += char((uint64_t(length) >> shift) & 0xff);
+    }
+}
+
+} // namespace
+
+size_t OutputQueue::append(std::initializer_list<std::string_view> parts, FrameMark mark) {
+    size_t length = 0;
+    for (std::string_view part : parts)
+        length += part.size();
+    mark.begin = m_bytes.size();
+    append_header(m_bytes, length);
+    for (std::string_view part : parts)
+        m_bytes.append(part);
+    mark.end = m_bytes.size();
+    m_marks.push_back(mark);
+    return mark.end - mark.begin;
+}
+
+size_t OutputQueue::retract_up_to_date(const Subscription* sub) {
+    if (m_marks.empty()) return 0;
+    const FrameMark& last = m_marks.back();
+    if (!last.up_to_date || last.subscription != sub || last.begin < m_sent) return 0;
+    const size_t removed = last.end - last.begin;
+    m_bytes.resize(last.begin);
+    m_marks.pop_back();
+    return removed;
+}
+
+size_t OutputQueue::clear() {
+    const size_t dropped = bytes();
+    m_bytes.resize(kOutputHeadroom);
+    m_sent = kOutputHeadroom;
+    m_marks.clear();
+    return dropped;
+}
+
+void OutputQueue::forget(const Subscription* sub) {
+    for (FrameMark& mark : m_marks)
+        if (mark.subscription == sub) mark.subscription = nullptr;
+}
+
+void OutputQueue::compact() {
+    if (m_sent == m_bytes.size()) {
+        m_bytes.resize(kOutputHeadroom); // keeps the capacity: the next frames allocate nothing
+        m_sent = kOutputHeadroom;
+        return;
+    }
+    // A client that keeps a backlog: move what is unsent to the front now and then, so the buffer
+    // does not grow with everything ever sent.
+    const size_t sent = m_sent - kOutputHeadroom;
+    if (sent < (256u << 10) || sent < bytes()) return;
+    m_bytes.erase(kOutputHeadroom, sent);
+    m_sent = kOutputHeadroom;
+    for (FrameMark& mark : m_marks) {
+        mark.begin = mark.begin > sent ? mark.begin - sent : kOutputHeadroom;
+        mark.end -= sent;
+    }
+}
+
+} // namespace pgsync::serve

@@ -1,0 +1,115 @@
+// Parsing client frames with nlohmann/json (its exceptions never escape: parse without throwing,
+// and check every type before reading).
+#include "serve/protocol/client_frame.h"
+
+#include "filter/where_parser.h"
+
+#include <nlohmann/json.hpp>
+
+namespace pgsync::serve {
+
+namespace {
+
+using json = nlohmann::json;
+
+FrameError error(std::string id, std::string code, std::string message) {
+    return FrameError{std::move(id), std::move(code), std::move(message)};
+}
+
+std::optional<std::string> param_text(const json& value) {
+    if (value.is_null()) return std::nullopt;
+    if (value.is_string()) return value.get<std::string>();
+    if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
+    return value.dump(); // numbers as their JSON text
+}
+
+// The frame's "id": a string of 1 to kMaxSubscriptionId characters.
+std::optional<std::string> frame_id(const json& frame) {
+    auto it = frame.find("id");
+    if (it == frame.end() || !it->is_string()) return std::nullopt;
+    const auto& id = it->get_ref<const std::string&>();
+    if (id.empty() || id.size() > kMaxSubscriptionId) return std::nullopt;
+    return id;
+}
+
+ClientFrame parse_subscribe(const json& frame) {
+    auto id = frame_id(frame);
+    if (!id)
+        return error({}, "bad-frame", "subscribe needs \"id\": a string of 1 to 64 characters");
+    SubscribeRequest request;
+    request.id = *id;
+    auto table = frame.find("table");
+    if (table == frame.end() || !table->is_string())
+        return error(*id, "bad-frame", "subscribe needs \"table\": a string");
+    request.table_text = table->get<std::string>();
+    auto name = config::parse_table_name(request.table_text);
+    if (!name)
+        return error(*id, "unknown-table", "\"" + request.table_text + "\" is not a table name");
+    request.table = *name;
+    if (auto where = frame.find("where"); where != frame.end() && !where->is_null()) {
+        if (!where->is_string()) return error(*id, "bad-frame", "\"where\" must be a string");
+        auto parsed = filter::parse_where(where->get_ref<const std::string&>());
+        if (!parsed.ok()) return error(*id, "bad-filter", parsed.error.message);
+        request.where = std::move(parsed.expr);
+    }
+    if (auto params = frame.find("params"); params != frame.end() && !params->is_null()) {
+        if (!params->is_array()) return error(*id, "bad-frame", "\"params\" must be an array");
+        for (const auto& value : *params) {
+            if (value.is_object() || value.is_array())
+                return error(*id, "bad-frame",
+                             "\"params\" holds strings, numbers, booleans or null");
+            request.params.push_back(param_text(value));
+        }
+    }
+    if (auto columns = frame.find("columns"); columns != frame.end() && !columns->is_null()) {
+        if (!columns->is_array()) return error(*id, "bad-frame", "\"columns\" must be an array");
+        for (const auto& c : *columns) {
+            if (!c.is_string())
+                return error(*id, "bad-frame", "\"columns\" holds column names (strings)");
+            request.columns.push_back(c.get<std::string>());
+        }
+    }
+    if (auto offset = frame.find("offset"); offset != frame.end() && !offset->is_null()) {
+        if (!offset->is_string()) return error(*id, "bad-offset", "\"offset\" must be a string");
+        request.offset = offset->get<std::string>();
+    }
+    return request;
+}
+
+} // namespace
+
+ClientFrame parse_client_frame(std::string_view text, bool raw_endpoint) {
+    json frame = json::parse(text, nullptr, false);
+    if (frame.is_discarded() || !frame.is_object())
+        return error({}, "bad-frame", "a frame must be a JSON object");
+    auto type_it = frame.find("type");
+    if (type_it == frame.end() || !type_it->is_string())
+        return error({}, "bad-frame", "a frame needs \"type\": a string");
+    const std::string& type = type_it->get_ref<const std::string&>();
+    if (type == "ack") {
+        AckRequest ack;
+        if (!raw_endpoint) {
+            auto id = frame_id(frame);
+            if (!id) return error({}, "bad-frame", "ack needs \"id\"");
+            ack.id = *id;
+        }
+        auto offset = frame.find("offset");
+        if (offset == frame.end() || !offset->is_string())
+            return error(ack.id, "bad-frame", "ack needs \"offset\": a string");
+        ack.offset = offset->get<std::string>();
+        return ack;
+    }
+    if (raw_endpoint)
+        return error({}, "bad-frame",
+                     "unknown frame type \"" + type + "\" on /v1/stream (only \"ack\")");
+    if (type == "subscribe") return parse_subscribe(frame);
+    if (type == "unsubscribe") {
+        auto id = frame_id(frame);
+        if (!id) return error({}, "bad-frame", "unsubscribe needs \"id\"");
+        return UnsubscribeRequest{*id};
+    }
+    return error({}, "bad-frame",
+                 "unknown frame type \"" + type + "\" (subscribe, ack or unsubscribe)");
+}
+
+} // namespace pgsync::serve

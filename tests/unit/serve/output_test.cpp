@@ -1,0 +1,96 @@
+// OutputQueue keeps frames framed for the wire in one buffer: headers of every length class,
+// marks reported as frames complete (also across partial writes), up-to-dates retracted only
+// while unsent and newest, and the buffer reused rather than grown.
+#include "serve/hub/output.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+using namespace pgsync::serve;
+
+namespace {
+
+std::vector<std::string> payloads(std::string_view wire) {
+    std::vector<std::string> out;
+    for (size_t pos = 0; pos < wire.size();) {
+        REQUIRE(uint8_t(wire[pos]) == 0x81);
+        size_t length = uint8_t(wire[pos + 1]), header = 2;
+        if (length == 126) {
+            length = (size_t(uint8_t(wire[pos + 2])) << 8) | uint8_t(wire[pos + 3]);
+            header = 4;
+        } else if (length == 127) {
+            length = 0;
+            for (size_t i = 0; i < 8; ++i)
+                length = (length << 8) | uint8_t(wire[pos + 2 + i]);
+            header = 10;
+        }
+        out.emplace_back(wire.substr(pos + header, length));
+        pos += header + length;
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("output: frames of every header size, marks as they complete", "[serve]") {
+    OutputQueue out;
+    auto* sub = reinterpret_cast<Subscription*>(0x1);
+    const std::string mid(300, 'm'), big(70000, 'b');
+    FrameMark mark;
+    mark.subscription = sub;
+    mark.has_offset = true;
+    out.append({"{\"a\":", "1}"}, mark);
+    out.append({mid}, mark);
+    out.append({big}, mark);
+    const std::string wire(out.next(std::string_view::npos));
+    CHECK(payloads(wire) == std::vector<std::string>{"{\"a\":1}", mid, big});
+    std::vector<size_t> done;
+    out.consumed(5, [&](const FrameMark& m) { done.push_back(m.end); }); // a partial write
+    CHECK(done.empty());
+    out.consumed(10, [&](const FrameMark& m) { done.push_back(m.end); });
+    CHECK(done.size() == 1);
+    out.consumed(out.bytes(), [&](const FrameMark& m) { done.push_back(m.end); });
+    CHECK(done.size() == 3);
+    CHECK(out.empty());
+}
+
+TEST_CASE("output: an unsent newest up-to-date is retracted, nothing else", "[serve]") {
+    OutputQueue out;
+    auto* a = reinterpret_cast<Subscription*>(0x1);
+    auto* b = reinterpret_cast<Subscription*>(0x2);
+    FrameMark utd;
+    utd.subscription = a;
+    utd.up_to_date = true;
+    out.append({"change"}, {});
+    out.append({"utd-a"}, utd);
+    CHECK(out.retract_up_to_date(b) == 0);
+    const size_t before = out.bytes();
+    CHECK(out.retract_up_to_date(a) == 7);
+    CHECK(out.bytes() == before - 7);
+    out.append({"utd-a2"}, utd);
+    out.consumed(out.bytes() - 2, [](const FrameMark&) {}); // its write has started
+    CHECK(out.retract_up_to_date(a) == 0);
+}
+
+TEST_CASE("output: a drained buffer is reused; a long backlog is compacted", "[serve]") {
+    OutputQueue out;
+    const std::string frame(1000, 'x');
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < 100; ++i)
+            out.append({frame}, {});
+        out.consumed(out.bytes(), [](const FrameMark&) {});
+        CHECK(out.empty());
+    }
+    for (int i = 0; i < 1000; ++i)
+        out.append({frame}, {});
+    size_t frames = 0;
+    while (!out.empty()) {
+        std::string_view span = out.next(64 * 1024 + 7);
+        out.consumed(span.size(), [&](const FrameMark&) { ++frames; });
+        if (!out.empty()) {
+            CHECK(uint8_t(out.next(1)[0]) != 0); // still readable after compaction
+        }
+    }
+    CHECK(frames == 1000);
+}
