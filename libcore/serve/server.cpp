@@ -135,6 +135,16 @@ void run_server(const ServeOptions& options) {
         ingest_done = true;
         layer.wake_from_other_thread();
     });
+    // Whichever way this function is left (a failed listen included), the ingest stops and is
+    // joined before what it uses goes away.
+    struct JoinIngest {
+        std::thread& thread;
+        volatile std::sig_atomic_t& stop;
+        ~JoinIngest() {
+            stop = 1;
+            if (thread.joinable()) thread.join();
+        }
+    } join_ingest{ingest, ingest_stop};
 
     WsLayerOptions layer_options;
     layer_options.host = host;

@@ -134,8 +134,8 @@ void Hub::Impl::retract_up_to_date(Subscription& sub) {
 
 void Hub::Impl::clear_queue(Session& session) {
     metrics.queue_bytes -= std::min<uint64_t>(metrics.queue_bytes, session.output.clear());
-    session.queued_bytes = 0;
-    *session.shared_queued_bytes = 0;
+    session.queued_bytes = session.output.bytes(); // the rest of a frame already begun
+    *session.shared_queued_bytes = session.queued_bytes;
 }
 
 void Hub::Impl::drop_slow(Session& session) {
@@ -153,10 +153,11 @@ void Hub::Impl::drop_slow(Session& session) {
                  {"offsets", offsets}};
     frame.data += body.dump();
     // Past the cap on purpose: the one frame that says where to resume.
-    session.queued_bytes =
+    const size_t bytes =
         session.output.append({std::string_view(frame.data).substr(kFrameHeadroom)}, {});
+    session.queued_bytes += bytes;
     *session.shared_queued_bytes = session.queued_bytes;
-    metrics.queue_bytes += session.queued_bytes;
+    metrics.queue_bytes += bytes;
     demote(session);
     dropping.push_back(&session); // its subscriptions go once the current dispatch is done
     session.close_code = 4008;

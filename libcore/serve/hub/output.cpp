@@ -47,10 +47,15 @@ size_t OutputQueue::retract_up_to_date(const Subscription* sub) {
 }
 
 size_t OutputQueue::clear() {
-    const size_t dropped = bytes();
-    m_bytes.resize(kOutputHeadroom);
-    m_sent = kOutputHeadroom;
-    m_marks.clear();
+    // A frame the socket has part of must be finished, or the client reads the next frame's
+    // bytes as the rest of it: keep it, drop every frame not started.
+    size_t keep = m_sent;
+    while (!m_marks.empty() && m_marks.back().begin >= m_sent)
+        m_marks.pop_back();
+    if (!m_marks.empty()) keep = m_marks.back().end;
+    const size_t dropped = m_bytes.size() - keep;
+    m_bytes.resize(keep);
+    compact();
     return dropped;
 }
 

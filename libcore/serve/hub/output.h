@@ -54,7 +54,8 @@ public:
         }
         compact();
     }
-    // Drops everything unsent; returns how many bytes that was.
+    // Drops every frame not yet started (one the socket has part of is finished); returns how
+    // many bytes that was.
     size_t clear();
     // sub is gone: its queued frames still go out, but move nobody's offset.
     void forget(const Subscription* sub);

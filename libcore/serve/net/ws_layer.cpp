@@ -26,7 +26,7 @@ namespace {
 
 // A close the server decided (slow consumer, expired token, bad offset) happens within this many
 // seconds even when the client reads nothing more: its slot must not be held forever.
-constexpr int kCloseGraceSeconds = 5;
+constexpr int kCloseGraceSeconds = 10;
 // Room for HTTP headers: a JWT of up to auth.h's limit in Authorization or ?token=, with margin.
 constexpr unsigned short kMaxHeaderBytes = 32 * 1024;
 // Token expiry timers are armed at most this far ahead and re-armed when they fire early: a
@@ -286,6 +286,10 @@ struct WsLayer::Impl {
             auto* payload = reinterpret_cast<unsigned char*>(output.writable(span));
             if (lws_write(wsi, payload, span.size(), LWS_WRITE_RAW) < int(span.size())) return -1;
             hub->on_written(*session, span.size(), nullptr);
+            // A closing client that still reads gets its last frames: the deadline counts from
+            // its last progress.
+            if (session->close_code)
+                lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, kCloseGraceSeconds);
             output.consumed(span.size(),
                             [&](const FrameMark& mark) { hub->on_written(*session, 0, &mark); });
             if (lws_send_pipe_choked(wsi)) break;

@@ -94,3 +94,20 @@ TEST_CASE("output: a drained buffer is reused; a long backlog is compacted", "[s
     }
     CHECK(frames == 1000);
 }
+
+TEST_CASE("output: clearing keeps the rest of a frame the socket has part of", "[serve]") {
+    OutputQueue out;
+    out.append({std::string(100, 'a')}, {});
+    out.append({std::string(100, 'b')}, {});
+    out.append({std::string(100, 'c')}, {});
+    out.consumed(150, [](const FrameMark&) {}); // half of the second frame is out
+    const size_t unsent = out.bytes();
+    const size_t dropped = out.clear();
+    CHECK(dropped == 102);                     // the third frame, header included
+    CHECK(out.bytes() == unsent - dropped);    // the second frame's tail stays
+    std::string error = "{\"type\":\"error\"}";
+    out.append({error}, {});
+    const std::string rest(out.next(std::string_view::npos));
+    CHECK(rest.substr(rest.size() - error.size()) == error);
+    CHECK(rest.find('c') == std::string::npos);
+}
