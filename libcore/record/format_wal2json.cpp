@@ -1,6 +1,7 @@
 // The wal2json format: byte for byte what wal2json 2.5 writes with format-version 2, include-xids,
 // include-timestamp and include-lsn on (all else default), so its consumers can switch to pgsync.
 // Rules follow wal2json.c (pg_decode_*_v2, pg_decode_write_tuple, pg_decode_write_value).
+#include "pg/type_oids.h"
 #include "record/formatter.h"
 #include "record/json_text.h"
 
@@ -9,22 +10,6 @@
 
 namespace pgsync::record {
 namespace {
-
-// PostgreSQL's built-in type OIDs that pg_decode_write_value() treats specially. wal2json switches
-// on the column's own type OID, so a domain over int4 or an int4[] is written as a quoted string.
-enum : uint32_t {
-    kBoolOid = 16,
-    kByteaOid = 17,
-    kInt8Oid = 20,
-    kInt2Oid = 21,
-    kInt4Oid = 23,
-    kOidOid = 26,
-    kFloat4Oid = 700,
-    kFloat8Oid = 701,
-    kNumericOid = 1700,
-    kBpcharOid = 1042,
-    kBpcharArrayOid = 1014,
-};
 
 // A buffer that is released after a transaction this large, so that one huge transaction does not
 // pin its memory for the rest of the session.
@@ -276,9 +261,10 @@ private:
     // that ends in "[]" or does not start with a quote is escaped.
     static void append_type_name(std::string& out, const ColumnInfo& column) {
         std::string_view name = column.type_name;
-        if (column.typmod < 0 && column.type_oid == kBpcharOid && name == "character")
+        if (column.typmod < 0 && column.type_oid == pg::kBpcharOid && name == "character")
             name = "bpchar";
-        else if (column.typmod < 0 && column.type_oid == kBpcharArrayOid && name == "character[]")
+        else if (column.typmod < 0 && column.type_oid == pg::kBpcharArrayOid &&
+                 name == "character[]")
             name = "bpchar[]";
         if (!name.empty() && name.front() == '"' && name.back() != ']')
             out += name;
@@ -289,15 +275,16 @@ private:
     // pg_decode_write_value: numbers bare (NaN and ±Infinity as null), booleans as true/false,
     // bytea's hex digits without "\x", everything else as an escaped string of its text.
     // numbers_as_strings selects wal2json's numeric-data-types-as-string: every number quoted.
+    // The switch is on the column's own type OID, so a domain over int4 or an int4[] is a string.
     void append_value(std::string& out, uint32_t type_oid, std::string_view text) const {
         switch (type_oid) {
-        case kInt2Oid:
-        case kInt4Oid:
-        case kInt8Oid:
-        case kOidOid:
-        case kFloat4Oid:
-        case kFloat8Oid:
-        case kNumericOid:
+        case pg::kInt2Oid:
+        case pg::kInt4Oid:
+        case pg::kInt8Oid:
+        case pg::kOidOid:
+        case pg::kFloat4Oid:
+        case pg::kFloat8Oid:
+        case pg::kNumericOid:
             if (m_numbers_as_strings)
                 append_json_string(out, text);
             else if (starts_with_nocase(text, "nan") || starts_with_nocase(text, "infinity") ||
@@ -308,10 +295,10 @@ private:
             else
                 append_json_string(out, text); // wal2json raises "is not a number" here
             break;
-        case kBoolOid:
+        case pg::kBoolOid:
             out += text == "t" ? "true" : "false";
             break;
-        case kByteaOid:
+        case pg::kByteaOid:
             append_json_string(out, text.substr(text.size() < 2 ? text.size() : 2));
             break;
         default:
