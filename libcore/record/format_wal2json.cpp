@@ -39,13 +39,15 @@ void append_uint(std::string& out, uint64_t value) {
     out.append(buf, result.ptr);
 }
 
-// timestamptz_to_str() of the commit time with TimeZone=UTC: EncodeDateTime() in ISO style,
-// "2024-01-02 03:04:05.5+00", the fraction without trailing zeros and absent when zero. Commit
-// times are never BC, so the " BC" form is not produced.
-void append_commit_timestamp(std::string& out, int64_t pg_micros) {
+// timestamptz_to_str() of the commit time: EncodeDateTime() in ISO style whatever DateStyle is,
+// in the session's TimeZone, offset_seconds east of UTC then: "2024-01-02 03:04:05.5-05", the
+// fraction without trailing zeros and absent when zero, the offset's minutes and seconds only
+// when not zero (EncodeTimezone). Commit times are never BC, so the " BC" form is not produced.
+void append_commit_timestamp(std::string& out, int64_t pg_micros, int32_t offset_seconds) {
     constexpr int64_t kMicrosPerDay = 86400LL * 1000000LL;
-    int64_t days = pg_micros / kMicrosPerDay;
-    int64_t of_day = pg_micros % kMicrosPerDay;
+    const int64_t local = pg_micros + int64_t(offset_seconds) * 1000000;
+    int64_t days = local / kMicrosPerDay;
+    int64_t of_day = local % kMicrosPerDay;
     if (of_day < 0) {
         of_day += kMicrosPerDay;
         --days;
@@ -78,13 +80,21 @@ void append_commit_timestamp(std::string& out, int64_t pg_micros) {
         out += '.';
         out.append(digits, len);
     }
-    out += "+00";
+    const int32_t magnitude = offset_seconds < 0 ? -offset_seconds : offset_seconds;
+    const int hours = magnitude / 3600, minutes = magnitude / 60 % 60, seconds = magnitude % 60;
+    const char sign = offset_seconds < 0 ? '-' : '+';
+    n = seconds != 0
+            ? std::snprintf(buf, sizeof buf, "%c%02d:%02d:%02d", sign, hours, minutes, seconds)
+        : minutes != 0 ? std::snprintf(buf, sizeof buf, "%c%02d:%02d", sign, hours, minutes)
+                       : std::snprintf(buf, sizeof buf, "%c%02d", sign, hours);
+    out.append(buf, size_t(n));
 }
 
 class Wal2jsonFormatter final : public Formatter {
 public:
-    explicit Wal2jsonFormatter(const ValueWriter& values)
-        : m_numbers_as_strings(values.options().numbers_as_strings) {}
+    Wal2jsonFormatter(const ValueWriter& values, const FormatOptions& options)
+        : m_numbers_as_strings(values.options().numbers_as_strings),
+          m_commit_time_offset(options.commit_time_offset) {}
 
     // wal2json's "B" object carries "nextlsn", the commit's end LSN, which pgoutput only sends in
     // Commit: a transaction's lines are held here and written out, "B" first, by commit(). A
@@ -217,7 +227,9 @@ private:
             m_txn_fields = ",\"xid\":";
             append_uint(m_txn_fields, txn.xid);
             m_txn_fields += ",\"timestamp\":\"";
-            append_commit_timestamp(m_txn_fields, txn.commit_time);
+            append_commit_timestamp(m_txn_fields, txn.commit_time,
+                                    m_commit_time_offset ? m_commit_time_offset(txn.commit_time)
+                                                         : 0);
             m_txn_fields += '"';
         }
         out += m_txn_fields;
@@ -308,6 +320,7 @@ private:
     }
 
     const bool m_numbers_as_strings;
+    const std::function<int32_t(int64_t)> m_commit_time_offset;
     bool m_in_txn = false;
     std::string m_pending;
     uint32_t m_xid = 0;
@@ -317,8 +330,9 @@ private:
 
 } // namespace
 
-std::unique_ptr<Formatter> make_wal2json_formatter(const ValueWriter& values) {
-    return std::make_unique<Wal2jsonFormatter>(values);
+std::unique_ptr<Formatter> make_wal2json_formatter(const ValueWriter& values,
+                                                   const FormatOptions& options) {
+    return std::make_unique<Wal2jsonFormatter>(values, options);
 }
 
 } // namespace pgsync::record
