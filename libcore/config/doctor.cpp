@@ -3,6 +3,7 @@
 #include "config/doctor.h"
 
 #include "pg/identifier.h"
+#include "pg/server_readiness.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -109,104 +110,19 @@ std::string oid_array(const std::vector<uint32_t>& oids) {
     return out + "}";
 }
 
-// A severity from how many of a resource are left: none fails, the last one warns.
-CheckStatus capacity_status(long long free) {
-    return free <= 0 ? CheckStatus::Fail : free == 1 ? CheckStatus::Warn : CheckStatus::Pass;
-}
-
+// The server's prerequisites, judged and worded by pg/server_readiness (as pgsync-init's
+// preflight reports them); only the configuration's position is added here.
 void check_server(Context& ctx) {
-    const Source& source = ctx.config.source;
-    std::optional<std::string> slot;
-    if (!source.slot.value.empty()) slot = source.slot.value;
-    pg::Result s = ctx.conn.exec_params(
-        "SELECT current_setting('wal_level'), r.rolsuper, r.rolreplication, current_user, "
-        "current_setting('max_replication_slots')::int, "
-        "(SELECT count(*) FROM pg_catalog.pg_replication_slots), "
-        "current_setting('max_wal_senders')::int, "
-        "(SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'walsender'), "
-        "(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'output_plugin_libraries'), "
-        "EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1) "
-        "FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
-        {slot}, "could not read server settings");
-
-    const std::string wal_level = s.str(0, 0);
-    if (wal_level == "logical")
-        ctx.add(CheckStatus::Pass, "wal_level", "logical");
-    else
-        ctx.add(CheckStatus::Fail, "wal_level",
-                "wal_level is " + in_quotes(wal_level) + ", but logical decoding needs \"logical\"",
-                "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL");
-
-    const std::string role = s.str(0, 3);
-    if (s.get(0, 1) == "t")
-        ctx.add(CheckStatus::Pass, "replication_role",
-                "role " + in_quotes(role) + " is a superuser");
-    else if (s.get(0, 2) == "t")
-        ctx.add(CheckStatus::Pass, "replication_role",
-                "role " + in_quotes(role) + " has REPLICATION");
-    else
-        ctx.add(CheckStatus::Fail, "replication_role",
-                "role " + in_quotes(role) + " has neither REPLICATION nor superuser",
-                "as a superuser: ALTER ROLE " + ctx.names.ident(role) +
-                    " REPLICATION; or connect as a role that has it");
-
-    const long long max_slots = std::stoll(s.str(0, 4)), used_slots = std::stoll(s.str(0, 5));
-    const std::string slots_in_use =
-        std::to_string(used_slots) + " of " + std::to_string(max_slots) + " in use";
-    if (s.get(0, 9) == "t") {
-        ctx.add(CheckStatus::Pass, "replication_slots",
-                slots_in_use + "; slot " + in_quotes(*slot) + " already exists", {},
-                source.slot.origin);
-    } else {
-        CheckStatus status = capacity_status(max_slots - used_slots);
-        ctx.add(status, "replication_slots",
-                status == CheckStatus::Fail   ? "no free replication slot: " + slots_in_use
-                : status == CheckStatus::Warn ? "one free replication slot left: " + slots_in_use
-                                              : slots_in_use,
-                status == CheckStatus::Pass
-                    ? ""
-                    : "ALTER SYSTEM SET max_replication_slots = " + std::to_string(used_slots + 2) +
-                          "; then restart PostgreSQL, or drop an unused slot with SELECT "
-                          "pg_drop_replication_slot('name')");
-    }
-
-    const long long max_senders = std::stoll(s.str(0, 6)), senders = std::stoll(s.str(0, 7));
-    const std::string senders_in_use =
-        std::to_string(senders) + " of " + std::to_string(max_senders) + " in use";
-    CheckStatus senders_status = capacity_status(max_senders - senders);
-    ctx.add(senders_status, "wal_senders",
-            senders_status == CheckStatus::Fail   ? "no free WAL sender: " + senders_in_use
-            : senders_status == CheckStatus::Warn ? "one free WAL sender left: " + senders_in_use
-                                                  : senders_in_use,
-            senders_status == CheckStatus::Pass
-                ? ""
-                : "ALTER SYSTEM SET max_wal_senders = " + std::to_string(senders + 2) +
-                      "; then restart PostgreSQL, or stop an idle replication client");
-
-    // output_plugin_libraries exists only on some managed builds; stock PostgreSQL allows any.
-    if (s.is_null(0, 8)) {
-        ctx.add(CheckStatus::Pass, "output_plugin", "no such setting: any plugin is allowed");
-    } else {
-        const std::string list = s.str(0, 8);
-        bool allowed = false;
-        size_t start = 0;
-        while (start <= list.size()) {
-            size_t end = std::min(list.find(',', start), list.size());
-            std::string item = list.substr(start, end - start);
-            item.erase(0, item.find_first_not_of(" \t'\""));
-            item.erase(item.find_last_not_of(" \t'\"") + 1);
-            if (item == "pgoutput") allowed = true;
-            start = end + 1;
-        }
-        if (allowed)
-            ctx.add(CheckStatus::Pass, "output_plugin",
-                    "pgoutput is allowed by output_plugin_libraries");
-        else
-            ctx.add(CheckStatus::Fail, "output_plugin",
-                    "output_plugin_libraries (" + in_quotes(list) + ") does not allow pgoutput",
-                    "ALTER SYSTEM SET output_plugin_libraries = " +
-                        pg::quote_literal(list.empty() ? "pgoutput" : list + ", pgoutput") +
-                        "; then restart PostgreSQL");
+    const Value<std::string>& slot = ctx.config.source.slot;
+    const pg::ServerSettings settings = pg::read_server_settings(ctx.conn, slot.value);
+    for (pg::ReadinessCheck& check : pg::judge_server_settings(settings)) {
+        const CheckStatus status = check.status == pg::ReadinessStatus::Fail   ? CheckStatus::Fail
+                                   : check.status == pg::ReadinessStatus::Warn ? CheckStatus::Warn
+                                                                               : CheckStatus::Pass;
+        Origin origin;
+        if (check.name == "replication_slots" && settings.slot_exists) origin = slot.origin;
+        ctx.add(status, std::move(check.name), std::move(check.message), std::move(check.fix),
+                std::move(origin));
     }
 }
 

@@ -205,8 +205,9 @@ bool check_nesting(std::string_view text, const std::string& file, std::vector<D
     return true;
 }
 
-// Thrown out of the event handler when a limit is hit, unwinding yaml-cpp; caught in parse_yaml.
-struct LimitReached {
+// Thrown out of the event handler when a limit is hit or a quoted scalar is malformed, unwinding
+// yaml-cpp; caught in parse_yaml.
+struct StopParsing {
     Diagnostic diagnostic;
 };
 
@@ -215,12 +216,74 @@ Origin origin_of(const std::string& file, const YAML::Mark& mark) {
     return Origin{file, mark.line + 1, mark.column + 1};
 }
 
+// yaml-cpp 0.7 lets a quoted scalar run on to the end of the file, or across lines that are not
+// indented more than its key, silently joining them into the value ("dsn: \"host=db" swallows
+// the rest of the file). YAML forbids both (a flow scalar's continuation lines are indented more
+// than its parent block node, 1.2 section 7.3), so each quoted scalar is checked in the text:
+// `start` is where yaml-cpp's mark points (its anchor or tag, if any, then the quote), and
+// `parent_column` the 0-based column of the innermost enclosing block collection (-1 at the root).
+std::optional<Diagnostic> check_quoted_scalar(std::string_view text, std::size_t start,
+                                              int parent_column, bool parent_is_sequence,
+                                              const std::string& file, const Origin& origin) {
+    std::size_t i = start;
+    while (i < text.size() && (text[i] == '&' || text[i] == '!')) { // node properties
+        while (i < text.size() && text[i] != ' ' && text[i] != '\t' && text[i] != '\n')
+            ++i;
+        while (i < text.size() && (text[i] == ' ' || text[i] == '\t'))
+            ++i;
+    }
+    if (i >= text.size() || (text[i] != '"' && text[i] != '\'')) return std::nullopt; // unquoted
+    const char quote = text[i];
+    const std::string kind = quote == '"' ? "double-quoted" : "single-quoted";
+    // The opening quote's position: yaml-cpp's mark is at the properties when there are any.
+    Origin at = origin;
+    for (std::size_t k = start; k < i; ++k)
+        if (text[k] == '\n') {
+            ++at.line;
+            at.column = 1;
+        } else
+            ++at.column;
+    const std::string message = "invalid YAML: unterminated " + kind + " string";
+    const std::string close_it = std::string("add the closing ") + quote + " where the value ends.";
+    int line = at.line;
+    for (++i; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == quote) {
+            if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'')
+                ++i; // '' is an escaped quote
+            else
+                return std::nullopt;
+        } else if (c == '\\' && quote == '"') {
+            if (i + 1 < text.size() && text[i + 1] != '\n') ++i; // "\<newline>" still breaks
+        } else if (c == '\n') {
+            ++line;
+            std::size_t indent = 0;
+            while (i + 1 + indent < text.size() && text[i + 1 + indent] == ' ')
+                ++indent;
+            std::size_t next = i + 1 + indent;
+            while (next < text.size() && (text[next] == '\t' || text[next] == '\r'))
+                ++next;
+            const bool blank = next >= text.size() || text[next] == '\n';
+            if (!blank && int(indent) <= parent_column) {
+                Diagnostic d =
+                    error_at(file, at.line, at.column, message,
+                             "The string runs on into line " + std::to_string(line) +
+                                 ", which is not indented more than its " +
+                                 (parent_is_sequence ? "\"-\"" : "key") + "; " + close_it);
+                return d;
+            }
+        }
+    }
+    return error_at(file, at.line, at.column, message,
+                    "The string runs on to the end of the file; " + close_it);
+}
+
 // Builds one document's YamlNode tree from yaml-cpp's parse events. Throwing here bounds both
 // the depth yaml-cpp recurses to (it emits a start event per level) and the size aliases expand
 // to (each anchor remembers how many nodes it stands for, so an alias costs that many).
 class TreeBuilder : public YAML::EventHandler {
 public:
-    explicit TreeBuilder(const std::string& file) : m_file(file) {}
+    TreeBuilder(std::string_view text, const std::string& file) : m_text(text), m_file(file) {}
 
     bool document_started = false;
     YAML::Mark document_mark;
@@ -249,6 +312,7 @@ public:
         YamlNode node;
         node.kind = YamlNode::Kind::Scalar;
         node.origin = origin_of(m_file, mark);
+        if (tag != "?" && mark.pos >= 0) check_quoted(std::size_t(mark.pos), node.origin);
         node.text = value;
         // "?" is an untagged plain scalar, "!" a quoted one; !!int and friends resolve by text.
         const std::string core = "tag:yaml.org,2002:";
@@ -256,13 +320,13 @@ public:
         add(std::move(node), anchor, count(1));
     }
     void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                         YAML::EmitterStyle::value) override {
-        open(YamlNode::Kind::Sequence, mark, anchor);
+                         YAML::EmitterStyle::value style) override {
+        open(YamlNode::Kind::Sequence, mark, anchor, style);
     }
     void OnSequenceEnd() override { close(); }
     void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                    YAML::EmitterStyle::value) override {
-        open(YamlNode::Kind::Mapping, mark, anchor);
+                    YAML::EmitterStyle::value style) override {
+        open(YamlNode::Kind::Mapping, mark, anchor, style);
     }
     void OnMapEnd() override { close(); }
 
@@ -272,24 +336,42 @@ private:
         std::optional<YamlNode> pending_key; // a mapping's key waiting for its value
         YAML::anchor_t anchor;
         std::size_t nodes_before;
+        bool flow; // [a, b] or {a: b}: its lines' indentation is its enclosing block's business
     };
+
+    // Throws the diagnostic when the scalar at text position `start` is a quoted scalar that
+    // YAML would not accept but yaml-cpp did (see check_quoted_scalar).
+    void check_quoted(std::size_t start, const Origin& origin) {
+        int parent_column = -1;
+        bool parent_is_sequence = false;
+        for (auto frame = m_stack.rbegin(); frame != m_stack.rend(); ++frame)
+            if (!frame->flow) {
+                parent_column = frame->node.origin.column - 1;
+                parent_is_sequence = frame->node.kind == YamlNode::Kind::Sequence;
+                break;
+            }
+        if (auto problem = check_quoted_scalar(m_text, start, parent_column, parent_is_sequence,
+                                               m_file, origin))
+            throw StopParsing{std::move(*problem)};
+    }
 
     std::size_t count(std::size_t nodes) {
         m_nodes += nodes;
         if (m_nodes > kMaxNodes)
-            throw LimitReached{error_at(m_file, 0, 0,
-                                        "document expands to too many nodes (aliases?)",
-                                        "A configuration has at most " + std::to_string(kMaxNodes) +
-                                            " values after expanding aliases.")};
+            throw StopParsing{error_at(m_file, 0, 0,
+                                       "document expands to too many nodes (aliases?)",
+                                       "A configuration has at most " + std::to_string(kMaxNodes) +
+                                           " values after expanding aliases.")};
         return nodes;
     }
 
-    void open(YamlNode::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
-        Frame frame{YamlNode{}, std::nullopt, anchor, m_nodes};
+    void open(YamlNode::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor,
+              YAML::EmitterStyle::value style) {
+        Frame frame{YamlNode{}, std::nullopt, anchor, m_nodes, style == YAML::EmitterStyle::Flow};
         frame.node.kind = kind;
         frame.node.origin = origin_of(m_file, mark);
         if (m_stack.size() >= std::size_t(kMaxNesting))
-            throw LimitReached{
+            throw StopParsing{
                 error_at(m_file, frame.node.origin.line, frame.node.origin.column,
                          "nesting is deeper than " + std::to_string(kMaxNesting) + " levels")};
         count(1);
@@ -321,6 +403,7 @@ private:
         }
     }
 
+    std::string_view m_text;
     const std::string& m_file;
     std::vector<Frame> m_stack;
     std::map<YAML::anchor_t, std::pair<YamlNode, std::size_t>> m_anchors;
@@ -341,12 +424,12 @@ std::optional<YamlNode> parse_yaml(std::string_view text, const std::string& fil
     try {
         std::istringstream stream{std::string(text)};
         YAML::Parser parser(stream);
-        TreeBuilder first(file);
+        TreeBuilder first(text, file);
         if (!parser.HandleNextDocument(first)) return YamlNode{}; // comments only
         // yaml-cpp 0.7 never gets past a token it cannot place (a stray ","): it returns the same
         // empty document at the same place forever (jbeder/yaml-cpp#1040). So a second document
         // is only believed when the parser moved on; never ask for more than three.
-        TreeBuilder second(file), third(file);
+        TreeBuilder second(text, file), third(text, file);
         if (!parser.HandleNextDocument(second)) return std::move(first.root);
         const bool second_empty = second.root.kind == YamlNode::Kind::Null;
         const bool stuck = (first.root.kind == YamlNode::Kind::Null && second_empty &&
@@ -369,7 +452,7 @@ std::optional<YamlNode> parse_yaml(std::string_view text, const std::string& fil
                                        "file has more than one YAML document",
                                        "Keep one configuration per file; remove the \"---\" "
                                        "line that starts the second document."));
-    } catch (const LimitReached& e) {
+    } catch (const StopParsing& e) {
         diagnostics.push_back(e.diagnostic);
     } catch (const YAML::Exception& e) {
         const Origin where = origin_of(file, e.mark);

@@ -2,6 +2,7 @@
 #include "filter/pg_input.h"
 
 #include "filter/datetime.h"
+#include "pg/type_oids.h"
 
 #include <charconv>
 #include <cmath>
@@ -84,13 +85,13 @@ bool parse_bool(std::string_view text, bool& value) {
 
 void integer_range(uint32_t type_oid, int64_t& low, int64_t& high) {
     switch (type_oid) {
-    case 21:
+    case pg::kInt2Oid:
         low = -32768, high = 32767;
         return;
-    case 23:
+    case pg::kInt4Oid:
         low = std::numeric_limits<int32_t>::min(), high = std::numeric_limits<int32_t>::max();
         return;
-    case 26:
+    case pg::kOidOid:
         low = std::numeric_limits<int32_t>::min(), high = 4294967295LL;
         return;
     default:
@@ -101,7 +102,7 @@ void integer_range(uint32_t type_oid, int64_t& low, int64_t& high) {
 
 // An oid written as a negative number wraps around, as oidin (strtoul) does.
 int64_t normalize_integer(uint32_t type_oid, int64_t value) {
-    return type_oid == 26 && value < 0 ? value + 4294967296LL : value;
+    return type_oid == pg::kOidOid && value < 0 ? value + 4294967296LL : value;
 }
 
 void set_decimal_from_integer(BoundValue& value) {
@@ -253,30 +254,30 @@ bool check_text(std::string_view text, std::string& error) {
 
 CompareKind base_kind(uint32_t type_oid) {
     switch (type_oid) {
-    case 16:
+    case pg::kBoolOid:
         return CompareKind::Bool;
-    case 20:
-    case 21:
-    case 23:
-    case 26:
+    case pg::kInt8Oid:
+    case pg::kInt2Oid:
+    case pg::kInt4Oid:
+    case pg::kOidOid:
         return CompareKind::Int;
-    case 1700:
+    case pg::kNumericOid:
         return CompareKind::Decimal;
-    case 700:
+    case pg::kFloat4Oid:
         return CompareKind::Float4;
-    case 701:
+    case pg::kFloat8Oid:
         return CompareKind::Float8;
-    case 19:
-    case 25:
-    case 1043:
+    case pg::kNameOid:
+    case pg::kTextOid:
+    case pg::kVarcharOid:
         return CompareKind::Text;
-    case 2950:
+    case pg::kUuidOid:
         return CompareKind::Uuid;
-    case 1082:
+    case pg::kDateOid:
         return CompareKind::Date;
-    case 1114:
+    case pg::kTimestampOid:
         return CompareKind::Timestamp;
-    case 1184:
+    case pg::kTimestampTzOid:
         return CompareKind::TimestampTz;
     default:
         return CompareKind::None;
@@ -285,37 +286,37 @@ CompareKind base_kind(uint32_t type_oid) {
 
 std::string type_display_name(uint32_t type_oid) {
     switch (type_oid) {
-    case 16:
+    case pg::kBoolOid:
         return "boolean";
-    case 19:
+    case pg::kNameOid:
         return "name";
-    case 20:
+    case pg::kInt8Oid:
         return "bigint";
-    case 21:
+    case pg::kInt2Oid:
         return "smallint";
-    case 23:
+    case pg::kInt4Oid:
         return "integer";
-    case 25:
+    case pg::kTextOid:
         return "text";
-    case 26:
+    case pg::kOidOid:
         return "oid";
-    case 700:
+    case pg::kFloat4Oid:
         return "real";
-    case 701:
+    case pg::kFloat8Oid:
         return "double precision";
-    case 1042:
+    case pg::kBpcharOid:
         return "character";
-    case 1043:
+    case pg::kVarcharOid:
         return "character varying";
-    case 1082:
+    case pg::kDateOid:
         return "date";
-    case 1114:
+    case pg::kTimestampOid:
         return "timestamp without time zone";
-    case 1184:
+    case pg::kTimestampTzOid:
         return "timestamp with time zone";
-    case 1700:
+    case pg::kNumericOid:
         return "numeric";
-    case 2950:
+    case pg::kUuidOid:
         return "uuid";
     default:
         return "with OID " + std::to_string(type_oid);
@@ -328,11 +329,11 @@ const char* cast_type_name(CompareKind kind, uint32_t column_type_oid) {
         return "bool";
     case CompareKind::Int:
         switch (column_type_oid) {
-        case 21:
+        case pg::kInt2Oid:
             return "int2";
-        case 23:
+        case pg::kInt4Oid:
             return "int4";
-        case 26:
+        case pg::kOidOid:
             return "oid";
         default:
             return "int8";
@@ -344,7 +345,7 @@ const char* cast_type_name(CompareKind kind, uint32_t column_type_oid) {
     case CompareKind::Float8:
         return "float8";
     case CompareKind::Text:
-        return column_type_oid == 19 ? "name" : "text";
+        return column_type_oid == pg::kNameOid ? "name" : "text";
     case CompareKind::Uuid:
         return "uuid";
     case CompareKind::Date:
@@ -371,7 +372,7 @@ bool number_fits_integer(std::string_view number, uint32_t type_oid) {
     __int128 signed_value = decimal.negative ? -magnitude : magnitude;
     int64_t low = 0, high = 0;
     integer_range(type_oid, low, high);
-    if (type_oid == 26) low = 0; // a negative number literal is not an oid
+    if (type_oid == pg::kOidOid) low = 0; // a negative number literal is not an oid
     return signed_value >= low && signed_value <= high;
 }
 
@@ -439,7 +440,7 @@ bool convert_text(std::string_view text, CompareKind kind, uint32_t type_oid, bo
                     error = "LIKE pattern must not end with escape character";
                     return false;
                 }
-        } else if (type_oid == 19 && text.size() > kNameMaxBytes) {
+        } else if (type_oid == pg::kNameOid && text.size() > kNameMaxBytes) {
             // A literal cast to name is cut to NAMEDATALEN - 1 bytes on a character boundary.
             size_t cut = 0;
             while (cut < text.size()) {

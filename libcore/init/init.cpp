@@ -106,7 +106,7 @@ void run_init(const InitOptions& options, OutputSink& out) {
                     "Use --if-not-exists to reuse it (without a snapshot), or --drop to remove it "
                     "first.");
 
-    PreflightInput input{tables, options.all_tables, !existing};
+    PreflightInput input{tables, options.all_tables, options.slot};
     for (auto& p : check_server(conn, input))
         problems.push_back(std::move(p));
     if (!problems.empty()) {

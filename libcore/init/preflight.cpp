@@ -1,26 +1,9 @@
 // Preflight checks for pgsync-init.
 #include "init/preflight.h"
 
-namespace pgsync::init {
+#include "pg/server_readiness.h"
 
-std::vector<std::string> split_setting_list(std::string_view value) {
-    std::vector<std::string> out;
-    std::string current;
-    auto flush = [&] {
-        size_t b = current.find_first_not_of(" \t'\"");
-        size_t e = current.find_last_not_of(" \t'\"");
-        if (b != std::string::npos) out.push_back(current.substr(b, e - b + 1));
-        current.clear();
-    };
-    for (char c : value) {
-        if (c == ',')
-            flush();
-        else
-            current += c;
-    }
-    flush();
-    return out;
-}
+namespace pgsync::init {
 
 std::vector<pg::ResolvedTable> all_publishable_tables(pg::Connection& conn) {
     pg::Result r = conn.exec(
@@ -40,53 +23,12 @@ std::vector<pg::ResolvedTable> all_publishable_tables(pg::Connection& conn) {
 }
 
 std::vector<Problem> check_server(pg::Connection& conn, const PreflightInput& input) {
+    // The server settings, in the words pgsync-config doctor uses too; a warning (the last free
+    // slot or WAL sender) does not stop pgsync-init.
     std::vector<Problem> problems;
-    pg::Result s = conn.exec(
-        "SELECT current_setting('wal_level'), "
-        "(SELECT rolreplication OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = "
-        "current_user), "
-        "current_setting('max_replication_slots')::int, "
-        "(SELECT count(*) FROM pg_catalog.pg_replication_slots), "
-        "current_setting('max_wal_senders')::int, "
-        "(SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'walsender'), "
-        "(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'output_plugin_libraries'), "
-        "current_user",
-        "could not read server settings");
-
-    const std::string wal_level = s.str(0, 0);
-    if (wal_level != "logical")
-        problems.push_back(
-            {"wal_level is \"" + wal_level + "\", but logical decoding needs \"logical\"",
-             "Run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL."});
-    if (s.get(0, 1) != "t")
-        problems.push_back({"role \"" + s.str(0, 7) + "\" has no REPLICATION privilege",
-                            "Run ALTER ROLE " + pg::display_ident(s.str(0, 7)) +
-                                " REPLICATION; as a superuser, or connect as a role that has it."});
-    if (input.need_new_slot) {
-        int max_slots = std::stoi(s.str(0, 2)), used = std::stoi(s.str(0, 3));
-        if (used >= max_slots)
-            problems.push_back({"no free replication slot: " + std::to_string(used) + " of " +
-                                    std::to_string(max_slots) + " are in use",
-                                "Drop an unused slot with pg_drop_replication_slot(), or raise "
-                                "max_replication_slots and restart PostgreSQL."});
-    }
-    int max_senders = std::stoi(s.str(0, 4)), senders = std::stoi(s.str(0, 5));
-    if (senders >= max_senders)
-        problems.push_back({"no free WAL sender: " + std::to_string(senders) + " of " +
-                                std::to_string(max_senders) + " are in use",
-                            "Raise max_wal_senders and restart PostgreSQL, or stop an idle "
-                            "replication client."});
-    if (!s.is_null(0, 6)) {
-        bool allowed = false;
-        for (const auto& name : split_setting_list(s.get(0, 6)))
-            if (name == "pgoutput") allowed = true;
-        if (!allowed)
-            problems.push_back(
-                {"output plugin \"pgoutput\" is not allowed by output_plugin_libraries (\"" +
-                     s.str(0, 6) + "\")",
-                 "Add it as a list: ALTER SYSTEM SET output_plugin_libraries = "
-                 "'pgoutput', 'test_decoding'; then restart PostgreSQL."});
-    }
+    for (auto& check : pg::judge_server_settings(pg::read_server_settings(conn, input.slot)))
+        if (check.status == pg::ReadinessStatus::Fail)
+            problems.push_back({std::move(check.message), std::move(check.fix)});
 
     // Replica identity of every leaf table the publication would cover (R3, R12).
     std::vector<pg::ResolvedTable> tables =

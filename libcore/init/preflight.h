@@ -21,13 +21,10 @@ struct Problem {
 struct PreflightInput {
     std::vector<pg::ResolvedTable> tables; // empty with all_tables
     bool all_tables = false;
-    bool need_new_slot = true; // false when an existing slot is reused
+    std::string slot; // the slot to create or reuse: an existing one needs no free slot
 };
 
 std::vector<Problem> check_server(pg::Connection& conn, const PreflightInput& input);
-
-// Splits a list setting such as output_plugin_libraries ("pgoutput, 'test_decoding'") into names.
-std::vector<std::string> split_setting_list(std::string_view value);
 
 // Every table of the database a FOR ALL TABLES publication would cover (top-level, permanent).
 std::vector<pg::ResolvedTable> all_publishable_tables(pg::Connection& conn);

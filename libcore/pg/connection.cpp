@@ -84,7 +84,8 @@ Connection Connection::open(const ConnectOptions& options) {
     else if (const char* env = std::getenv("PGOPTIONS"))
         opts = env;
     for (const auto& [name, value] : pinned_settings())
-        opts += " -c " + name + "=" + escape_option_value(value);
+        if (options.pin_settings || name == "client_encoding")
+            opts += " -c " + name + "=" + escape_option_value(value);
     for (const auto& [name, value] : options.settings)
         opts += " -c " + name + "=" + escape_option_value(value);
     if (auto* o = find("options"))
@@ -122,6 +123,7 @@ Connection Connection::open(const ConnectOptions& options) {
     }
     // Assert what the server reports back; a pooler or an odd server could ignore options.
     for (const char* name : {"TimeZone", "DateStyle", "IntervalStyle", "client_encoding"}) {
+        if (!options.pin_settings && std::string_view(name) != "client_encoding") continue;
         const char* value = PQparameterStatus(conn.raw(), name);
         std::string want;
         for (const auto& [k, v] : pinned_settings())

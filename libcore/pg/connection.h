@@ -55,6 +55,10 @@ struct ConnectOptions {
     std::string application_name; // used unless the user set one
     // Extra "-c name=value" settings after the pinned ones (e.g. lock_timeout).
     std::vector<std::pair<std::string, std::string>> settings;
+    // false: the settings that shape values' text (DateStyle, TimeZone, extra_float_digits, ...)
+    // are left at the server's defaults for the role and database, as a plain client such as
+    // pg_recvlogical gets them; client_encoding stays UTF8.
+    bool pin_settings = true;
 };
 
 // The settings pinned on every connection so that the text of values never depends on the

@@ -3,6 +3,7 @@
 #include "pg/type_catalog.h"
 
 #include "pg/connection.h"
+#include "pg/type_oids.h"
 #include "record/json_text.h"
 #include "util/error.h"
 
@@ -13,21 +14,6 @@ namespace pgsync::pg {
 
 namespace {
 
-// Built-in OIDs that json_categorize_type() (PostgreSQL 15, src/backend/utils/adt/json.c) names.
-constexpr uint32_t kBoolOid = 16;
-constexpr uint32_t kInt8Oid = 20;
-constexpr uint32_t kInt2Oid = 21;
-constexpr uint32_t kInt2VectorOid = 22;
-constexpr uint32_t kInt4Oid = 23;
-constexpr uint32_t kOidVectorOid = 30;
-constexpr uint32_t kJsonOid = 114;
-constexpr uint32_t kFloat4Oid = 700;
-constexpr uint32_t kFloat8Oid = 701;
-constexpr uint32_t kDateOid = 1082;
-constexpr uint32_t kTimestampOid = 1114;
-constexpr uint32_t kTimestampTzOid = 1184;
-constexpr uint32_t kNumericOid = 1700;
-constexpr uint32_t kJsonbOid = 3802;
 // to_json() consults casts to json only for types created after initdb.
 constexpr uint32_t kFirstNormalObjectId = 16384;
 // Guards against a hand-made catalog whose domains form a cycle.

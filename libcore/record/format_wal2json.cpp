@@ -1,6 +1,7 @@
 // The wal2json format: byte for byte what wal2json 2.5 writes with format-version 2, include-xids,
 // include-timestamp and include-lsn on (all else default), so its consumers can switch to pgsync.
 // Rules follow wal2json.c (pg_decode_*_v2, pg_decode_write_tuple, pg_decode_write_value).
+#include "pg/type_oids.h"
 #include "record/formatter.h"
 #include "record/json_text.h"
 
@@ -9,22 +10,6 @@
 
 namespace pgsync::record {
 namespace {
-
-// PostgreSQL's built-in type OIDs that pg_decode_write_value() treats specially. wal2json switches
-// on the column's own type OID, so a domain over int4 or an int4[] is written as a quoted string.
-enum : uint32_t {
-    kBoolOid = 16,
-    kByteaOid = 17,
-    kInt8Oid = 20,
-    kInt2Oid = 21,
-    kInt4Oid = 23,
-    kOidOid = 26,
-    kFloat4Oid = 700,
-    kFloat8Oid = 701,
-    kNumericOid = 1700,
-    kBpcharOid = 1042,
-    kBpcharArrayOid = 1014,
-};
 
 // A buffer that is released after a transaction this large, so that one huge transaction does not
 // pin its memory for the rest of the session.
@@ -54,13 +39,15 @@ void append_uint(std::string& out, uint64_t value) {
     out.append(buf, result.ptr);
 }
 
-// timestamptz_to_str() of the commit time with TimeZone=UTC: EncodeDateTime() in ISO style,
-// "2024-01-02 03:04:05.5+00", the fraction without trailing zeros and absent when zero. Commit
-// times are never BC, so the " BC" form is not produced.
-void append_commit_timestamp(std::string& out, int64_t pg_micros) {
+// timestamptz_to_str() of the commit time: EncodeDateTime() in ISO style whatever DateStyle is,
+// in the session's TimeZone, offset_seconds east of UTC then: "2024-01-02 03:04:05.5-05", the
+// fraction without trailing zeros and absent when zero, the offset's minutes and seconds only
+// when not zero (EncodeTimezone). Commit times are never BC, so the " BC" form is not produced.
+void append_commit_timestamp(std::string& out, int64_t pg_micros, int32_t offset_seconds) {
     constexpr int64_t kMicrosPerDay = 86400LL * 1000000LL;
-    int64_t days = pg_micros / kMicrosPerDay;
-    int64_t of_day = pg_micros % kMicrosPerDay;
+    const int64_t local = pg_micros + int64_t(offset_seconds) * 1000000;
+    int64_t days = local / kMicrosPerDay;
+    int64_t of_day = local % kMicrosPerDay;
     if (of_day < 0) {
         of_day += kMicrosPerDay;
         --days;
@@ -93,13 +80,21 @@ void append_commit_timestamp(std::string& out, int64_t pg_micros) {
         out += '.';
         out.append(digits, len);
     }
-    out += "+00";
+    const int32_t magnitude = offset_seconds < 0 ? -offset_seconds : offset_seconds;
+    const int hours = magnitude / 3600, minutes = magnitude / 60 % 60, seconds = magnitude % 60;
+    const char sign = offset_seconds < 0 ? '-' : '+';
+    n = seconds != 0
+            ? std::snprintf(buf, sizeof buf, "%c%02d:%02d:%02d", sign, hours, minutes, seconds)
+        : minutes != 0 ? std::snprintf(buf, sizeof buf, "%c%02d:%02d", sign, hours, minutes)
+                       : std::snprintf(buf, sizeof buf, "%c%02d", sign, hours);
+    out.append(buf, size_t(n));
 }
 
 class Wal2jsonFormatter final : public Formatter {
 public:
-    explicit Wal2jsonFormatter(const ValueWriter& values)
-        : m_numbers_as_strings(values.options().numbers_as_strings) {}
+    Wal2jsonFormatter(const ValueWriter& values, const FormatOptions& options)
+        : m_numbers_as_strings(values.options().numbers_as_strings),
+          m_commit_time_offset(options.commit_time_offset) {}
 
     // wal2json's "B" object carries "nextlsn", the commit's end LSN, which pgoutput only sends in
     // Commit: a transaction's lines are held here and written out, "B" first, by commit(). A
@@ -232,7 +227,9 @@ private:
             m_txn_fields = ",\"xid\":";
             append_uint(m_txn_fields, txn.xid);
             m_txn_fields += ",\"timestamp\":\"";
-            append_commit_timestamp(m_txn_fields, txn.commit_time);
+            append_commit_timestamp(m_txn_fields, txn.commit_time,
+                                    m_commit_time_offset ? m_commit_time_offset(txn.commit_time)
+                                                         : 0);
             m_txn_fields += '"';
         }
         out += m_txn_fields;
@@ -276,9 +273,10 @@ private:
     // that ends in "[]" or does not start with a quote is escaped.
     static void append_type_name(std::string& out, const ColumnInfo& column) {
         std::string_view name = column.type_name;
-        if (column.typmod < 0 && column.type_oid == kBpcharOid && name == "character")
+        if (column.typmod < 0 && column.type_oid == pg::kBpcharOid && name == "character")
             name = "bpchar";
-        else if (column.typmod < 0 && column.type_oid == kBpcharArrayOid && name == "character[]")
+        else if (column.typmod < 0 && column.type_oid == pg::kBpcharArrayOid &&
+                 name == "character[]")
             name = "bpchar[]";
         if (!name.empty() && name.front() == '"' && name.back() != ']')
             out += name;
@@ -289,15 +287,16 @@ private:
     // pg_decode_write_value: numbers bare (NaN and ±Infinity as null), booleans as true/false,
     // bytea's hex digits without "\x", everything else as an escaped string of its text.
     // numbers_as_strings selects wal2json's numeric-data-types-as-string: every number quoted.
+    // The switch is on the column's own type OID, so a domain over int4 or an int4[] is a string.
     void append_value(std::string& out, uint32_t type_oid, std::string_view text) const {
         switch (type_oid) {
-        case kInt2Oid:
-        case kInt4Oid:
-        case kInt8Oid:
-        case kOidOid:
-        case kFloat4Oid:
-        case kFloat8Oid:
-        case kNumericOid:
+        case pg::kInt2Oid:
+        case pg::kInt4Oid:
+        case pg::kInt8Oid:
+        case pg::kOidOid:
+        case pg::kFloat4Oid:
+        case pg::kFloat8Oid:
+        case pg::kNumericOid:
             if (m_numbers_as_strings)
                 append_json_string(out, text);
             else if (starts_with_nocase(text, "nan") || starts_with_nocase(text, "infinity") ||
@@ -308,10 +307,10 @@ private:
             else
                 append_json_string(out, text); // wal2json raises "is not a number" here
             break;
-        case kBoolOid:
+        case pg::kBoolOid:
             out += text == "t" ? "true" : "false";
             break;
-        case kByteaOid:
+        case pg::kByteaOid:
             append_json_string(out, text.substr(text.size() < 2 ? text.size() : 2));
             break;
         default:
@@ -321,6 +320,7 @@ private:
     }
 
     const bool m_numbers_as_strings;
+    const std::function<int32_t(int64_t)> m_commit_time_offset;
     bool m_in_txn = false;
     std::string m_pending;
     uint32_t m_xid = 0;
@@ -330,8 +330,9 @@ private:
 
 } // namespace
 
-std::unique_ptr<Formatter> make_wal2json_formatter(const ValueWriter& values) {
-    return std::make_unique<Wal2jsonFormatter>(values);
+std::unique_ptr<Formatter> make_wal2json_formatter(const ValueWriter& values,
+                                                   const FormatOptions& options) {
+    return std::make_unique<Wal2jsonFormatter>(values, options);
 }
 
 } // namespace pgsync::record

@@ -5,6 +5,8 @@
 #include "record/change.h"
 #include "record/value_json.h"
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,6 +17,9 @@ struct FormatOptions {
     std::string source_name = "pgsync"; // debezium's source.name (the "server name")
     std::string database;               // source.db
     std::string slot;                   // source metadata
+    // wal2json prints commit times in the walsender's TimeZone: its offset from UTC in seconds at
+    // an instant (microseconds since 2000-01-01 UTC). Unset means UTC.
+    std::function<int32_t(int64_t)> commit_time_offset;
 };
 
 // Every method appends whole lines (each ending in '\n') to `out`; a format may append nothing for
@@ -40,7 +45,8 @@ std::unique_ptr<Formatter> make_formatter(std::string_view name, const ValueWrit
 // Implementations (one file each): record/format_native.cpp, format_wal2json.cpp,
 // format_debezium.cpp.
 std::unique_ptr<Formatter> make_native_formatter(const ValueWriter& values);
-std::unique_ptr<Formatter> make_wal2json_formatter(const ValueWriter& values);
+std::unique_ptr<Formatter> make_wal2json_formatter(const ValueWriter& values,
+                                                   const FormatOptions& options);
 std::unique_ptr<Formatter> make_debezium_formatter(const ValueWriter& values,
                                                    const FormatOptions& options);
 

@@ -3,15 +3,13 @@
 #pragma once
 
 #include "pg/connection.h"
+#include "util/error.h"
 #include "util/lsn.h"
 
 #include <string>
 #include <vector>
 
 namespace pgsync::stream {
-
-// Exit code for an invalidated slot: it must be recreated and a new snapshot taken.
-inline constexpr int kExitSlotLost = 3;
 
 struct SlotState {
     Lsn confirmed_flush;

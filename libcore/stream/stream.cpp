@@ -11,6 +11,7 @@
 #include "decode/txn_buffer.h"
 #include "pg/replication.h"
 #include "pg/replication_stream.h"
+#include "pg/zone_offsets.h"
 #include "record/formatter.h"
 #include "stream/output_writer.h"
 #include "stream/slot_check.h"
@@ -91,14 +92,31 @@ private:
 
     // One connection: checks, START_REPLICATION, the loop.
     SessionEnd session() {
-        pg::Connection sql =
-            pg::Connection::open({m_options.conninfo, false, m_options.application_name, {}});
-        if (!m_formatter)
-            m_formatter = record::make_formatter(m_options.format, m_values,
-                                                 {"pgsync", PQdb(sql.raw()), m_options.slot});
+        // wal2json as pg_recvlogical reads it: values rendered under the server's defaults for
+        // this role and database, not pgsync's pinned DateStyle, TimeZone, extra_float_digits,
+        // and an empty search_path, so that format_type() qualifies type names as wal2json does.
+        const bool as_recvlogical = m_options.format == "wal2json";
+        pg::ConnectOptions sql_options{m_options.conninfo, false, m_options.application_name, {}};
+        pg::ConnectOptions repl_options{m_options.conninfo, true, m_options.application_name, {}};
+        if (as_recvlogical) {
+            sql_options.settings = repl_options.settings = {{"search_path", ""}};
+            repl_options.pin_settings = false;
+        }
+        pg::Connection sql = pg::Connection::open(sql_options);
+        m_sql = &sql; // for m_zone, during this session's loop only
+        if (!m_formatter) {
+            record::FormatOptions format{"pgsync", PQdb(sql.raw()), m_options.slot, {}};
+            if (as_recvlogical)
+                format.commit_time_offset = [this](int64_t at) { return m_zone->at(*m_sql, at); };
+            m_formatter = record::make_formatter(m_options.format, m_values, format);
+        }
         SlotState state = wait_for_free_slot(sql);
-        pg::Connection repl =
-            pg::Connection::open({m_options.conninfo, true, m_options.application_name, {}});
+        pg::Connection repl = pg::Connection::open(repl_options);
+        if (as_recvlogical) { // the walsender reports its TimeZone, as every backend does
+            const char* zone = PQparameterStatus(repl.raw(), "TimeZone");
+            if (!m_zone || m_zone->zone() != (zone ? zone : "UTC"))
+                m_zone.emplace(zone ? zone : "UTC");
+        }
         pg::SystemIdentity system = pg::identify_system(repl);
         if (!m_system_id.empty() &&
             (system.system_id != m_system_id || system.timeline != m_timeline))
@@ -468,7 +486,9 @@ private:
     record::ValueWriter m_values;
     decode::RelationCache m_relations;
     std::unique_ptr<record::Formatter>
-        m_formatter; // made at the first connection (needs its database)
+        m_formatter;                       // made at the first connection (needs its database)
+    std::optional<pg::ZoneOffsets> m_zone; // the walsender's TimeZone, for wal2json commit times
+    pg::Connection* m_sql = nullptr;       // the current session's SQL connection
     OutputWriter m_writer;
     decode::TxnBuffer m_buffer;
     ack::AckTracker m_tracker;

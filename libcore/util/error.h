@@ -7,11 +7,13 @@
 
 namespace pgsync {
 
-// Exit codes are a documented contract (see the man pages).
+// Exit codes are a documented contract (see the man pages' EXIT STATUS): every code a tool can
+// return is listed here, once.
 enum ExitCode : int {
     kExitOk = 0,
-    kExitRuntime = 1, // runtime failure: database, I/O, protocol
-    kExitUsage = 2,   // usage or configuration error
+    kExitRuntime = 1,  // runtime failure: database, I/O, protocol
+    kExitUsage = 2,    // usage or configuration error
+    kExitSlotLost = 3, // the slot was invalidated: recreate it and take a new snapshot
 };
 
 class Error : public std::runtime_error {

@@ -29,6 +29,10 @@ std::string harness_path() {
     return env_or("PGSYNC_HARNESS", PGSYNC_HARNESS_DEFAULT);
 }
 
+std::string man_dir() {
+    return env_or("PGSYNC_MAN_DIR", PGSYNC_MAN_DIR_DEFAULT);
+}
+
 std::string test_tmp_dir() {
     std::string dir = env_or("PGSYNC_TEST_TMP", PGSYNC_TEST_TMP_DEFAULT);
     ::mkdir(dir.c_str(), 0755);

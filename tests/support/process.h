@@ -33,6 +33,8 @@ ProcessResult run_shell(const std::string& command, const ProcessOptions& option
 std::string tool_path(const std::string& name);
 // tests/harness/pg-cluster, for tests that need a server configured differently.
 std::string harness_path();
+// The source tree's man/ directory ($PGSYNC_MAN_DIR overrides).
+std::string man_dir();
 // A scratch directory inside the build tree (created on first use).
 std::string test_tmp_dir();
 

@@ -45,6 +45,25 @@ TEST_CASE("validate exits 0 for a valid file and 2 with every problem of an inva
     CHECK(r.err.find(bad + ":4:9: error: ") != std::string::npos); // jobs: many, in the same run
 }
 
+TEST_CASE("validate refuses an unclosed quote instead of joining the next lines into the dsn",
+          "[tool][config]") {
+    for (const char quote : {'"', '\''}) {
+        INFO(quote);
+        const std::string file =
+            write_file("unclosed", std::string("source:\n  dsn: ") + quote +
+                                       "host=db dbname=app\n  slot: app_slot\n  publication: "
+                                       "app_pub\ntables:\n  - name: public.messages\n");
+        auto r = run_process({tool_path("pgsync-config"), "validate", file});
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find(file + ":2:8: error: invalid YAML: unterminated " +
+                         (quote == '"' ? "double" : "single") + "-quoted string\n") == 0);
+        CHECK(r.err.find("hint: The string runs on into line 3, which is not indented more than "
+                         "its key; add the closing " +
+                         std::string(1, quote) + " where the value ends.") != std::string::npos);
+        CHECK(r.out.empty());
+    }
+}
+
 TEST_CASE("validate --format json prints the diagnostics as JSON on stdout", "[tool][config]") {
     const std::string bad = write_file("badjson", kBad);
     auto r = run_process({tool_path("pgsync-config"), "validate", "--format", "json", bad});

@@ -314,7 +314,7 @@ TEST_CASE("doctor: wal_level replica and no free slots or senders fail", "[confi
     auto wal = only(results, "wal_level");
     CHECK(wal.status == CheckStatus::Fail);
     CHECK(wal.message == "wal_level is \"replica\", but logical decoding needs \"logical\"");
-    CHECK(wal.fix == "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL");
+    CHECK(wal.fix == "Run ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL.");
     auto slots = only(results, "replication_slots");
     CHECK(slots.status == CheckStatus::Fail);
     CHECK(slots.message == "no free replication slot: 0 of 0 in use");
@@ -327,7 +327,7 @@ TEST_CASE("doctor: wal_level replica and no free slots or senders fail", "[confi
     const std::string text = format_checks_text(results);
     CHECK(contains(
         text, "FAIL  wal_level: wal_level is \"replica\", but logical decoding needs \"logical\"\n"
-              "      fix: ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL\n"));
+              "      fix: Run ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL.\n"));
     auto json = nlohmann::json::parse(format_checks_json(results));
     CHECK(json[0]["status"] == "fail");
     CHECK(json[0]["name"] == "wal_level");

@@ -189,7 +189,7 @@ TEST_CASE("S5: an invalidated slot exits 3 and says to recreate it and snapshot 
     }
     auto r = run_process(
         {tool_path("pgsync-stream"), "-d", cluster.dsn(), "-S", "s", "-P", "p", "--no-loop"});
-    CHECK(r.exit_code == 3);
+    CHECK(r.exit_code == kExitSlotLost);
     CHECK(r.err.find("replication slot \"s\" can no longer stream") != std::string::npos);
     CHECK(r.err.find("take a new snapshot") != std::string::npos);
 }

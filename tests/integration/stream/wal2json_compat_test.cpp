@@ -1,9 +1,11 @@
 // pgsync-stream --format wal2json against wal2json itself: two slots made at the same point, one
-// pgoutput and one wal2json, see the same DML, and their outputs agree line for line.
+// pgoutput and one wal2json, see the same DML, and their outputs agree line for line, also
+// against real pg_recvlogical on a database and role whose settings change the values' text.
 #include "pg_test.h"
 #include "stream_support.h"
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <sstream>
 
 using namespace pgsync;
@@ -38,6 +40,12 @@ std::vector<std::string> ours(const std::vector<std::string>& lines, const std::
         kept.push_back(line);
     }
     return kept;
+}
+
+// pg_recvlogical of the PostgreSQL the harness runs ($PGSYNC_PGBIN, as tests/harness/pg-cluster).
+std::string pg_recvlogical() {
+    const char* bin = std::getenv("PGSYNC_PGBIN");
+    return std::string(bin && *bin ? bin : "/usr/lib/postgresql/15/bin") + "/pg_recvlogical";
 }
 
 } // namespace
@@ -133,7 +141,11 @@ TEST_CASE("stream --format wal2json writes what wal2json writes for the same cha
             tables += c;
         }
     }
-    pg::Result decoded = db.exec_params(
+    // Decoded in a session like pg_recvlogical's: the server's default settings and an empty
+    // search_path, which pgsync-stream --format wal2json reproduces.
+    auto recvlogical_like = pg::Connection::open(
+        {test_dsn(), false, "pgsync-tests", {{"search_path", ""}}, /*pin_settings=*/false});
+    pg::Result decoded = recvlogical_like.exec_params(
         "SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL, 'format-version', '2', "
         "'include-lsn', '1', 'include-xids', '1', 'include-timestamp', '1', 'add-tables', $2)",
         {w2j_slot, tables});
@@ -156,4 +168,96 @@ TEST_CASE("stream --format wal2json writes what wal2json writes for the same cha
     drop_stream_fixture(db, fixture);
     db.exec("DROP TABLE " + all + ", " + full + ", " + keys + ", " + q_mixed);
     db.exec("DROP TYPE " + q_mood + "; DROP DOMAIN " + posint);
+}
+
+TEST_CASE("stream --format wal2json equals pg_recvlogical with wal2json under a database's and "
+          "role's own TimeZone, DateStyle, extra_float_digits and IntervalStyle",
+          "[stream][wal2json]") {
+    // pg_recvlogical's walsender renders values (and wal2json the commit time) under the settings
+    // the role and database give it, with an empty search_path; pgsync must do the same.
+    auto admin = connect_test_db();
+    const std::string database = unique_name("w2j_settings"), role = unique_name("w2j_role");
+    admin.exec("CREATE DATABASE " + database);
+    admin.exec("CREATE ROLE " + role + " LOGIN REPLICATION");
+    admin.exec("ALTER DATABASE " + database + " SET TimeZone = 'America/New_York'");
+    admin.exec("ALTER DATABASE " + database + " SET DateStyle = 'SQL, DMY'");
+    admin.exec("ALTER ROLE " + role + " IN DATABASE " + database + " SET extra_float_digits = 0");
+    admin.exec("ALTER ROLE " + role + " SET IntervalStyle = 'iso_8601'");
+    const std::string dsn = test_dsn() + " dbname=" + database;
+    const std::string role_dsn = dsn + " user=" + role;
+    {
+        auto db = pg::Connection::open({dsn, false, "pgsync-tests", {}});
+        db.exec("CREATE DOMAIN \"Mixed_Case_Domain\" AS int CHECK (VALUE > 0)");
+        db.exec("CREATE TABLE t (id int PRIMARY KEY, tz timestamptz, ts timestamp, d date, "
+                "f8 float8, f4 real, n numeric, iv interval, tza timestamptz[], tt timetz, "
+                "rc regclass, dm \"Mixed_Case_Domain\")");
+        auto fixture = make_stream_fixture(db, {"t"});
+        const std::string w2j_slot = unique_name("w2j_slot");
+        db.exec_params("SELECT pg_create_logical_replication_slot($1, 'wal2json')", {w2j_slot});
+
+        db.exec(
+            "INSERT INTO t VALUES (1, '2024-07-01 12:34:56.5+00', '2024-01-02 03:04:05', "
+            "'2024-02-29', 0.1::float8 + 0.2, 1.1, 12.50, '1 day 02:03:04.5', "
+            "'{\"2024-01-15 08:00:00+00\",\"2024-07-15 08:00:00+00\"}', '10:11:12+02', 't', 7)");
+        db.exec("INSERT INTO t (id, tz, d, f8) VALUES (2, '1999-12-31 23:59:59+00', "
+                "'0044-03-15 BC', 1e-300)");
+        db.exec("UPDATE t SET tz = tz + interval '6 months', f4 = 3.4e38 WHERE id = 1");
+        db.exec("DELETE FROM t WHERE id = 2");
+        const std::string endpos = current_wal_lsn(db);
+
+        auto streamed = run_process({tool_path("pgsync-stream"), "-d", role_dsn, "-S", fixture.slot,
+                                     "-P", fixture.publication, "--endpos", endpos, "--no-loop",
+                                     "--format", "wal2json"});
+        INFO(streamed.err);
+        REQUIRE(streamed.exit_code == 0);
+        auto expected = run_process({pg_recvlogical(),
+                                     "-d",
+                                     role_dsn,
+                                     "-S",
+                                     w2j_slot,
+                                     "--start",
+                                     "-o",
+                                     "format-version=2",
+                                     "-o",
+                                     "include-lsn=1",
+                                     "-o",
+                                     "include-xids=1",
+                                     "-o",
+                                     "include-timestamp=1",
+                                     "-o",
+                                     "add-tables=public.t",
+                                     "-E",
+                                     endpos,
+                                     "-s",
+                                     "1",
+                                     "-f",
+                                     "-"});
+        INFO(expected.err);
+        REQUIRE(expected.exit_code == 0);
+
+        std::vector<std::string> want = ours(split_lines(expected.out), "none");
+        std::vector<std::string> got = ours(split_lines(streamed.out), "none");
+        // Four transactions of one row each, as B, the row, C.
+        CHECK(want.size() == 12);
+        // The settings are in effect: New York time, SQL style day first, 15 digits, ISO 8601
+        // intervals, and the domain named as with an empty search_path.
+        REQUIRE(want.size() > 1);
+        CHECK(want[1].find("\"value\":\"01/07/2024 08:34:56.5 EDT\"") != std::string::npos);
+        CHECK(want[1].find("\"value\":0.3}") != std::string::npos);
+        CHECK(want[1].find("\"value\":\"P1DT2H3M4.5S\"") != std::string::npos);
+        CHECK(want[1].find("\"type\":\"public.\\\"Mixed_Case_Domain\\\"\"") != std::string::npos);
+        const bool in_new_york = want[0].find("-05\",\"lsn\"") != std::string::npos ||
+                                 want[0].find("-04\",\"lsn\"") != std::string::npos;
+        CHECK(in_new_york); // the commit time: EST or EDT
+        CHECK(got.size() == want.size());
+        for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+            INFO("line " << i);
+            CHECK(got[i] == want[i]);
+        }
+
+        db.exec_params("SELECT pg_drop_replication_slot($1)", {w2j_slot});
+        drop_stream_fixture(db, fixture);
+    }
+    admin.exec("DROP DATABASE " + database + " WITH (FORCE)");
+    admin.exec("DROP ROLE " + role);
 }

@@ -1,6 +1,7 @@
 // Hostile pgsync.yaml input: each case ends in one diagnostic in well under a second, never in a
 // crash, a hang or an exponential walk.
 #include "config/load.h"
+#include "config/yaml_document.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -127,6 +128,58 @@ TEST_CASE("a YAML syntax error is reported at yaml-cpp's position", "[config][ho
     CHECK(problems("source:\n\tslot: a\n") ==
           "h.yaml:2:6: error: invalid YAML: illegal map value\n");
     CHECK(problems("a: b: c\n") == "h.yaml:1:5: error: invalid YAML: illegal map value\n");
+}
+
+TEST_CASE("an unterminated quoted string is an error at its opening quote, not joined lines",
+          "[config][hostile]") {
+    const std::string runs_on = "hint: The string runs on into line 3, which is not indented more "
+                                "than its key; add the closing ";
+    CHECK(problems("source:\n  dsn: \"host=db dbname=app\n  slot: s1\n  publication: p1\n") ==
+          "h.yaml:2:8: error: invalid YAML: unterminated double-quoted string\n" + runs_on +
+              "\" where the value ends.\n");
+    CHECK(problems("source:\n  dsn: 'host=db dbname=app\n  slot: s1\n  publication: p1\n") ==
+          "h.yaml:2:8: error: invalid YAML: unterminated single-quoted string\n" + runs_on +
+              "' where the value ends.\n");
+    // A later quote closes the string in the wrong place; yaml-cpp then fails further on.
+    CHECK(problems("source:\n  dsn: \"host=db\n  slot: \"s1\"\n") ==
+          "h.yaml:2:8: error: invalid YAML: unterminated double-quoted string\n" + runs_on +
+              "\" where the value ends.\n");
+    // An anchor before the quote: the position is the quote's.
+    CHECK(problems("source:\n  dsn: &d \"host=db\nslot: s1\n") ==
+          "h.yaml:2:11: error: invalid YAML: unterminated double-quoted string\nhint: The string "
+          "runs on into line 3, which is not indented more than its key; add the closing \" "
+          "where the value ends.\n");
+    CHECK(problems("tables:\n  - \"public.t\n  - public.u\n") ==
+          "h.yaml:2:5: error: invalid YAML: unterminated double-quoted string\nhint: The string "
+          "runs on into line 3, which is not indented more than its \"-\"; add the closing \" "
+          "where the value ends.\n");
+    CHECK(problems("source:\n  dsn: \"host=db dbname=app\n") ==
+          "h.yaml:2:8: error: invalid YAML: unterminated double-quoted string\nhint: The string "
+          "runs on to the end of the file; add the closing \" where the value ends.\n");
+    CHECK(problems("source:\n  dsn: 'it''s\n\n") ==
+          "h.yaml:2:8: error: invalid YAML: unterminated single-quoted string\nhint: The string "
+          "runs on to the end of the file; add the closing ' where the value ends.\n");
+}
+
+TEST_CASE("a quoted string over lines indented more than its key is valid YAML and loads",
+          "[config][hostile]") {
+    LoadResult result = load_text("source:\n  dsn: \"host=db\n\n    dbname=app\\\n   \"\n"
+                                  "  slot: s1\n  publication: 'it''s\n   p1'\n",
+                                  "h.yaml");
+    REQUIRE(format_text(result.diagnostics) == "");
+    CHECK(result.config.source.dsn.value == "host=db\ndbname=app");
+    CHECK(result.config.source.publication.value == "it's p1");
+    // In a sequence the lines go past the "-"; in a flow collection, past its block parent.
+    std::vector<Diagnostic> diagnostics;
+    auto root =
+        parse_yaml("a:\n- \"x\n y\"\n- [\"p\n  q\", {k: 'r\n  s'}]\n", "h.yaml", diagnostics);
+    REQUIRE(format_text(diagnostics) == "");
+    REQUIRE(root);
+    const YamlNode& list = root->entries.at(0).value;
+    REQUIRE(list.items.size() == 2);
+    CHECK(list.items[0].text == "x y");
+    CHECK(list.items[1].items.at(0).text == "p q");
+    CHECK(list.items[1].items.at(1).entries.at(0).value.text == "r s");
 }
 
 TEST_CASE("a key that is not a string is reported", "[config][hostile]") {

@@ -42,7 +42,7 @@ RelationInfo relation(const char* schema, const char* name, char identity, std::
 struct Fixture {
     pg::TypeCatalog catalog;
     ValueWriter values{catalog};
-    std::unique_ptr<Formatter> formatter = make_wal2json_formatter(values);
+    std::unique_ptr<Formatter> formatter = make_wal2json_formatter(values, {});
 };
 
 // 2026-11-21 00:03:09.668017 UTC and 00:03:16.6736 UTC in microseconds since 2000-01-01.
@@ -182,7 +182,7 @@ TEST_CASE("wal2json: numbers are bare, special values null, and quoted with numb
         ValueOptions options;
         options.numbers_as_strings = quoted;
         ValueWriter writer(catalog, options);
-        auto formatter = make_wal2json_formatter(writer);
+        auto formatter = make_wal2json_formatter(writer, {});
         std::string out;
         formatter->row(out, tx, row(RowOp::Insert, t, "0/8", values));
         CHECK(out ==
@@ -390,4 +390,37 @@ TEST_CASE(
     direct.formatter->row(b, tx, row(RowOp::Insert, t, "0/110", values));
     direct.formatter->commit(b, tx);
     CHECK(a == b);
+}
+
+TEST_CASE("wal2json: the commit time is ISO in the session's time zone, as timestamptz_to_str",
+          "[record][wal2json]") {
+    // kTime1 is 2026-11-21 00:03:09.668017 UTC; the offset is asked for that instant.
+    const std::pair<int32_t, const char*> cases[] = {
+        {-5 * 3600, "2026-11-20 19:03:09.668017-05"},
+        {5 * 3600 + 1800, "2026-11-21 05:33:09.668017+05:30"},
+        {-(3 * 3600 + 30 * 60 + 12), "2026-11-20 20:32:57.668017-03:30:12"},
+        {0, "2026-11-21 00:03:09.668017+00"},
+    };
+    for (const auto& [offset, expected] : cases) {
+        INFO(expected);
+        pg::TypeCatalog catalog;
+        ValueWriter values{catalog};
+        FormatOptions options;
+        std::vector<int64_t> asked;
+        options.commit_time_offset = [&asked, offset = offset](int64_t at) {
+            asked.push_back(at);
+            return offset;
+        };
+        auto formatter = make_wal2json_formatter(values, options);
+        std::string out;
+        TxnInfo tx = txn(9, "0/100", "0/130", kTime1);
+        formatter->begin(out, tx);
+        formatter->commit(out, tx);
+        const std::string timestamp = std::string("\"timestamp\":\"") + expected + "\"";
+        CHECK(out == "{\"action\":\"B\",\"xid\":9," + timestamp +
+                         ",\"lsn\":\"0/100\",\"nextlsn\":\"0/130\"}\n"
+                         "{\"action\":\"C\",\"xid\":9," +
+                         timestamp + ",\"lsn\":\"0/100\",\"nextlsn\":\"0/130\"}\n");
+        CHECK(asked == std::vector<int64_t>{kTime1}); // once per transaction
+    }
 }
