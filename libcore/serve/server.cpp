@@ -157,10 +157,10 @@ void run_server(const ServeOptions& options) {
     layer_options.idle_timeout_seconds = options.idle_timeout_seconds;
     layer_options.max_clients = size_t(options.max_clients);
     layer_options.health = [&] { return !ingest_done.load(); };
+    // Another thread appended to the log or finished a load batch: the hub takes both, one
+    // bounded slice at a time, so sockets are served between slices of a large backlog.
     layer_options.on_wake = [&] {
-        hub.on_load_results(loader.take_results());
-        // A bounded slice per wake, so sockets are served between slices of a large backlog.
-        if (hub.pump(1024)) layer.wake_from_other_thread();
+        if (hub.service(1024)) layer.wake_from_other_thread();
     };
     auto last_tick = std::chrono::steady_clock::now();
     pg::Connection lag_conn;

@@ -63,6 +63,9 @@ public:
     bool pump(size_t max_records);
     // Results of the loader pool.
     void on_load_results(std::vector<LoadResult>&& results);
+    // What the event loop calls when woken: the loader's results, then pump(max_records).
+    // Returns true when more records are waiting.
+    bool service(size_t max_records);
     // An error frame about the connection (not a subscription).
     void send_error(Session& session, std::string_view code, std::string_view message);
     // Ends the session: drops what is queued, sends an error frame when code_name is given, then

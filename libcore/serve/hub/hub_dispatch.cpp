@@ -331,6 +331,11 @@ bool Hub::pump(size_t max_records) {
     return more;
 }
 
+bool Hub::service(size_t max_records) {
+    on_load_results(m_impl->loader.take_results());
+    return pump(max_records);
+}
+
 void Hub::on_load_results(std::vector<LoadResult>&& results) {
     for (auto& result : results)
         m_impl->on_result(result);

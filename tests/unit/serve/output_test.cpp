@@ -103,8 +103,8 @@ TEST_CASE("output: clearing keeps the rest of a frame the socket has part of", "
     out.consumed(150, [](const FrameMark&) {}); // half of the second frame is out
     const size_t unsent = out.bytes();
     const size_t dropped = out.clear();
-    CHECK(dropped == 102);                     // the third frame, header included
-    CHECK(out.bytes() == unsent - dropped);    // the second frame's tail stays
+    CHECK(dropped == 102);                  // the third frame, header included
+    CHECK(out.bytes() == unsent - dropped); // the second frame's tail stays
     std::string error = "{\"type\":\"error\"}";
     out.append({error}, {});
     const std::string rest(out.next(std::string_view::npos));
