@@ -333,7 +333,7 @@ TEST_CASE("doctor: wal_level replica and no free slots or senders fail", "[confi
     CHECK(json[0]["name"] == "wal_level");
 }
 
-TEST_CASE("doctor: a lost slot fails with drop, recreate, re-snapshot (S5); the last slot and "
+TEST_CASE("doctor: a lost slot fails with drop, recreate, re-snapshot (S5), the last slot and "
           "sender warn",
           "[config][doctor]") {
     PrivateCluster cluster(

@@ -10,7 +10,7 @@
 using namespace pgsync;
 using namespace pgsync::test;
 
-TEST_CASE("a command-line flag overrides the config file; the file fills the rest", "[config]") {
+TEST_CASE("a command-line flag overrides the config file, the file fills the rest", "[config]") {
     auto db = connect_test_db();
     const std::string t = unique_name("cfg_override");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");

@@ -336,7 +336,7 @@ TEST_CASE("issue 9: a client that stops reading is closed within a bounded time 
     CHECK(next.status == 101);
 }
 
-TEST_CASE("issue 9: idle clients are pinged; one that answers stays, one that does not is closed",
+TEST_CASE("issue 9: idle clients are pinged, one that answers stays, one that does not is closed",
           "[serve][integration][hostile]") {
     Fixture f;
     f.start(with({"--idle-timeout", "2"}));
@@ -507,7 +507,7 @@ TEST_CASE("issue 9: binary frames are answered at once and count against the fra
     CHECK(c.raw().close_info()->code == 1009);
 }
 
-TEST_CASE("issue 9: large tokens get an answer; far-future exp does not close at once; refusals "
+TEST_CASE("issue 9: large tokens get an answer, far-future exp does not close at once, refusals "
           "echo nothing",
           "[serve][integration][protocol]") {
     Fixture f;
@@ -532,7 +532,7 @@ TEST_CASE("issue 9: large tokens get an answer; far-future exp does not close at
     CHECK(refused.body.find("<script>") == std::string::npos);
 }
 
-TEST_CASE("issue 9: the loader reconnects a connection the server killed; failures say nothing "
+TEST_CASE("issue 9: the loader reconnects a connection the server killed, failures say nothing "
           "of the database",
           "[serve][integration]") {
     Fixture f;
@@ -580,7 +580,7 @@ TEST_CASE("issue 9: a failed load tells the client load-failed without the datab
     CHECK(f.server->err().find("terminat") != std::string::npos); // the cause is in the log
 }
 
-TEST_CASE("issue 9: --listen localhost listens on 127.0.0.1; an address not of this machine fails",
+TEST_CASE("issue 9: --listen localhost listens on 127.0.0.1, an address not of this machine fails",
           "[serve][integration][protocol]") {
     Fixture f;
     const std::string ready = f.dir + ".ready";

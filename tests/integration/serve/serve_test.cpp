@@ -173,7 +173,7 @@ TEST_CASE("a client resumes from its offset after a reconnect, without initial r
     }
 }
 
-TEST_CASE("offsets survive a server restart; changes made while it was down arrive",
+TEST_CASE("offsets survive a server restart, changes made while it was down arrive",
           "[serve][integration]") {
     Fixture f;
     f.start();
@@ -229,7 +229,7 @@ TEST_CASE("an offset older than retention gets must-refetch", "[serve][integrati
     CHECK(frames.back()["reason"] == "offset-expired");
 }
 
-TEST_CASE("tokens: refused without one, expired or forged; claims narrow, never widen (F5)",
+TEST_CASE("tokens: refused without one, expired or forged, claims narrow, never widen (F5)",
           "[serve][integration][auth]") {
     Fixture f;
     const std::string other = unique_name("sv_other");
@@ -343,7 +343,7 @@ TEST_CASE("injection attempts in where and table reach no SQL (F5)", "[serve][in
     CHECK(f.db.query_value("SELECT count(*) FROM " + f.table) == "1");
 }
 
-TEST_CASE("bad frames get error frames and the connection survives; oversized ones close it",
+TEST_CASE("bad frames get error frames and the connection survives, oversized ones close it",
           "[serve][integration]") {
     Fixture f;
     f.start();
@@ -372,7 +372,7 @@ TEST_CASE("bad frames get error frames and the connection survives; oversized on
     CHECK(c.raw().close_info()->code == 1009);
 }
 
-TEST_CASE("a client that stops reading is dropped with its offsets; others are not slowed (F1)",
+TEST_CASE("a client that stops reading is dropped with its offsets, others are not slowed (F1)",
           "[serve][integration]") {
     Fixture f;
     f.start({{"--client-queue-bytes", "256kB", "--client-timeout", "2"}, {}, true});
@@ -642,7 +642,7 @@ TEST_CASE("resuming from a change inside a transaction gets the rest of it, then
     CHECK(rest[1]["new"]["id"] == 3);
 }
 
-TEST_CASE("garbage WebSocket bytes close only that connection; a killed walsender is reconnected",
+TEST_CASE("garbage WebSocket bytes close only that connection, a killed walsender is reconnected",
           "[serve][integration]") {
     Fixture f;
     f.start();

@@ -249,7 +249,7 @@ TEST_CASE("T16: stored generated columns are left out, as pgoutput leaves them o
     CHECK(lines_of(r.out)[0]["new"] == nlohmann::json::parse(R"({"id":1,"cm":254})"));
 }
 
-TEST_CASE("snapshot --numbers-as-strings quotes int8 and numeric only; -o writes and syncs a file",
+TEST_CASE("snapshot --numbers-as-strings quotes int8 and numeric only, -o writes and syncs a file",
           "[snapshot]") {
     auto db = connect_test_db();
     const std::string t = unique_name("snap_num");

@@ -124,7 +124,7 @@ TEST_CASE("streamed row values equal to_json of the row (T1-T15 types)", "[strea
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("R1: an unchanged TOASTed value is listed, never written as null; FULL fills it",
+TEST_CASE("R1: an unchanged TOASTed value is listed, never written as null, FULL fills it",
           "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_toast");
@@ -264,7 +264,7 @@ TEST_CASE("R11: a dropped and recreated table arrives as a new relation with its
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("R12: partition rows carry the root's name; a row move is delete then insert",
+TEST_CASE("R12: partition rows carry the root's name, a row move is delete then insert",
           "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_part");
@@ -289,7 +289,7 @@ TEST_CASE("R12: partition rows carry the root's name; a row move is delete then 
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("R13: transactional messages ride their transaction; others stand alone", "[stream]") {
+TEST_CASE("R13: transactional messages ride their transaction, others stand alone", "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_msg");
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");
@@ -320,7 +320,7 @@ TEST_CASE("R13: transactional messages ride their transaction; others stand alon
     drop_stream_fixture(db, f);
 }
 
-TEST_CASE("R8: prepared transactions are decoded once, at COMMIT PREPARED; rolled back ones never",
+TEST_CASE("R8: prepared transactions are decoded once, at COMMIT PREPARED, rolled back ones never",
           "[stream]") {
     auto db = connect_test_db();
     const std::string t = unique_name("st_2pc");

@@ -38,7 +38,7 @@ TEST_CASE("a NUL byte or control character means the file is not text", "[config
           "hint: The file is UTF-16; save it as UTF-8.\n");
 }
 
-TEST_CASE("invalid UTF-8 is reported where it is; a UTF-8 BOM is fine", "[config][hostile]") {
+TEST_CASE("invalid UTF-8 is reported where it is, a UTF-8 BOM is fine", "[config][hostile]") {
     CHECK(problems("source:\n  slot: \"ab\xC3\x28\"\n") ==
           "h.yaml:2:12: error: file is not valid UTF-8: byte 0xc3 at line 2, column 12\n");
     CHECK(problems("a: \xED\xA0\x80\n") == // a UTF-16 surrogate

@@ -324,7 +324,7 @@ serve:
                  });
 }
 
-TEST_CASE("a file of comments only loads as all defaults; null values keep the default",
+TEST_CASE("a file of comments only loads as all defaults, null values keep the default",
           "[config]") {
     LoadResult result = load_text("# nothing yet\n", "t.yaml");
     CHECK(result.diagnostics.empty());

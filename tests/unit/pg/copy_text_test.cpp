@@ -5,7 +5,7 @@
 
 using pgsync::pg::CopyTextRow;
 
-TEST_CASE("COPY text rows split on tabs and mark \\N as NULL", "[copy]") {
+TEST_CASE("COPY text rows split on tabs and mark backslash-N as NULL", "[copy]") {
     CopyTextRow row;
     REQUIRE(row.parse("1\t\\N\t\tabc\n", 4));
     CHECK(row.value(0) == "1");
@@ -22,7 +22,7 @@ TEST_CASE("COPY text escapes decode to the original bytes", "[copy]") {
     CHECK(row.value(1) == "ABJN");
 }
 
-TEST_CASE("a field that is \\N with more text is not NULL", "[copy]") {
+TEST_CASE("a field that is backslash-N with more text is not NULL", "[copy]") {
     CopyTextRow row;
     REQUIRE(row.parse("\\\\N\t\\Nx", 2));
     CHECK(row.value(0) == "\\N");

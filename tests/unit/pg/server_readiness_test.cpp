@@ -81,7 +81,7 @@ TEST_CASE("each missing prerequisite fails with what is wrong and a sentence say
                         "'wal2json', 'pgoutput'; then restart PostgreSQL.");
 }
 
-TEST_CASE("the last free slot or sender warns; an existing slot needs no free one",
+TEST_CASE("the last free slot or sender warns, an existing slot needs no free one",
           "[pg][readiness]") {
     ServerSettings s = ready();
     s.replication_slots = 9;

@@ -59,7 +59,7 @@ std::string reference_escape(std::string_view text) {
 
 } // namespace
 
-TEST_CASE("append_json_string uses escape_json's short escapes and lower-case \\u00xx",
+TEST_CASE("append_json_string uses escape_json's short escapes and lower-case u00xx",
           "[json_text]") {
     CHECK(json("") == "\"\"");
     CHECK(json("plain") == "\"plain\"");

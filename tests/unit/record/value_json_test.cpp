@@ -164,7 +164,7 @@ TEST_CASE("booleans, text and json map as to_json maps them", "[value_json]") {
     CHECK(to_json(kJsonb, "null") == "null");
 }
 
-TEST_CASE("dates pass through; timestamps get 'T' and minutes in the offset", "[value_json]") {
+TEST_CASE("dates pass through, timestamps get 'T' and minutes in the offset", "[value_json]") {
     CHECK(to_json(kDate, "2024-02-29") == "\"2024-02-29\"");
     CHECK(to_json(kDate, "0001-01-01 BC") == "\"0001-01-01 BC\"");
     CHECK(to_json(kDate, "infinity") == "\"infinity\"");
@@ -194,7 +194,7 @@ TEST_CASE("array literals: quoting, escapes, NULL versus \"NULL\", empty strings
     CHECK(to_json(kInt4Array, "{1,-2,NULL}") == "[1,-2,null]");
 }
 
-TEST_CASE("array literals: nesting, bounds prefix and the ';' delimiter of box",
+TEST_CASE("array literals: nesting, bounds prefix and the ',' delimiter of box",
           "[value_json][array]") {
     CHECK(to_json(kInt4Array, "{{1,2},{3,NULL}}") == "[[1,2],[3,null]]");
     CHECK(to_json(kInt4Array, "{{{1},{2}},{{3},{4}}}") == "[[[1],[2]],[[3],[4]]]");

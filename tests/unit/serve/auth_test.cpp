@@ -258,7 +258,7 @@ TEST_CASE("pgsync.tables is required", "[auth]") {
           "malformed token: pgsync.tables is not an object or \"*\"");
 }
 
-TEST_CASE("\"*\" grants every table with no filter, alone and unfiltered", "[auth]") {
+TEST_CASE("the star key grants every table with no filter, alone and unfiltered", "[auth]") {
     for (const char* claims :
          {R"({"pgsync":{"tables":"*"}})", R"({"pgsync":{"tables":{"*":{}}}})"}) {
         auto result = verify_claims(claims);

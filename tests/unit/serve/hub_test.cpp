@@ -220,7 +220,7 @@ TEST_CASE("hub: catch-up and live dispatch give the same changes of the same rec
                                 {"insert", 1}, {"delete", 1}, {"insert", 2}, {"insert", 3}});
 }
 
-TEST_CASE("hub: forged offsets are bad-offset; unsubscribing cancels a queued load", "[serve]") {
+TEST_CASE("hub: forged offsets are bad-offset, unsubscribing cancels a queued load", "[serve]") {
     // A "server" that accepts connections and never answers: a load's connect waits there, so
     // the connection's other loads stay queued.
     int listener = ::socket(AF_INET, SOCK_STREAM, 0);

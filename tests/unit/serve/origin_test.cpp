@@ -23,7 +23,7 @@ TEST_CASE("origin: insecure mode admits loopback pages and hosts only", "[serve]
     CHECK(refuse_origin(policy, "", "[::1]:8080") == nullptr);
 }
 
-TEST_CASE("origin: with tokens, an allow list restricts pages; none admits all", "[serve]") {
+TEST_CASE("origin: with tokens, an allow list restricts pages, none admits all", "[serve]") {
     CHECK(refuse_origin({false, {}}, "https://any.example", "sync.example.com") == nullptr);
     OriginPolicy listed{false, {"https://app.example.org"}};
     CHECK(refuse_origin(listed, "https://APP.example.org", "sync.example.com") == nullptr);

@@ -73,7 +73,7 @@ TEST_CASE("output: an unsent newest up-to-date is retracted, nothing else", "[se
     CHECK(out.retract_up_to_date(a) == 0);
 }
 
-TEST_CASE("output: a drained buffer is reused; a long backlog is compacted", "[serve]") {
+TEST_CASE("output: a drained buffer is reused, a long backlog is compacted", "[serve]") {
     OutputQueue out;
     const std::string frame(1000, 'x');
     for (int round = 0; round < 3; ++round) {

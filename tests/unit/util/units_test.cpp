@@ -5,7 +5,7 @@
 
 using namespace pgsync;
 
-TEST_CASE("sizes: PostgreSQL's units, base 1024; junk refused", "[util][units]") {
+TEST_CASE("sizes: PostgreSQL's units, base 1024, junk refused", "[util][units]") {
     CHECK(parse_size("0") == 0u);
     CHECK(parse_size("512") == 512u);
     CHECK(parse_size("4kB") == 4096u);
@@ -19,7 +19,7 @@ TEST_CASE("sizes: PostgreSQL's units, base 1024; junk refused", "[util][units]")
     CHECK_FALSE(parse_size("99999999999999999TB"));
 }
 
-TEST_CASE("durations: s m h d; a unit is required", "[util][units]") {
+TEST_CASE("durations: s m h d, a unit is required", "[util][units]") {
     CHECK(parse_duration("30s") == std::chrono::seconds(30));
     CHECK(parse_duration("15m") == std::chrono::seconds(900));
     CHECK(parse_duration("12h") == std::chrono::seconds(43200));
