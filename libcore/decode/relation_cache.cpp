@@ -22,6 +22,20 @@ bool same_shape(const record::RelationInfo& a, const record::RelationInfo& b) {
 } // namespace
 
 RelationCache::Applied RelationCache::apply(const Relation& message, pg::Connection& sql) {
+    std::unique_ptr<record::RelationInfo> info = build(message, sql);
+    auto it = m_relations.find(message.oid);
+    if (it == m_relations.end()) {
+        const auto* raw = info.get();
+        m_relations.emplace(message.oid, std::move(info));
+        return {raw, true};
+    }
+    const bool changed = !same_shape(*it->second, *info);
+    *it->second = std::move(*info); // in place: pointers handed out stay valid
+    return {it->second.get(), changed};
+}
+
+std::unique_ptr<record::RelationInfo> RelationCache::build(const Relation& message,
+                                                           pg::Connection& sql) {
     auto info = std::make_unique<record::RelationInfo>();
     info->oid = message.oid;
     info->schema = message.schema.empty() ? "pg_catalog" : std::string(message.schema);
@@ -64,16 +78,7 @@ RelationCache::Applied RelationCache::apply(const Relation& message, pg::Connect
         col.json_key += ':';
         info->columns.push_back(std::move(col));
     }
-
-    auto it = m_relations.find(message.oid);
-    if (it == m_relations.end()) {
-        const auto* raw = info.get();
-        m_relations.emplace(message.oid, std::move(info));
-        return {raw, true};
-    }
-    const bool changed = !same_shape(*it->second, *info);
-    *it->second = std::move(*info); // in place: pointers handed out stay valid
-    return {it->second.get(), changed};
+    return info;
 }
 
 const record::RelationInfo& RelationCache::get(uint32_t oid) const {

@@ -27,6 +27,9 @@ public:
     };
     // Applies a Relation message; loads the column types through `sql` (a normal connection).
     Applied apply(const Relation& message, pg::Connection& sql);
+    // The table a Relation message describes, without recording it: a streamed transaction's own
+    // view of its tables until it commits (the cache's may differ meanwhile).
+    std::unique_ptr<record::RelationInfo> build(const Relation& message, pg::Connection& sql);
 
     // The relation for a DML message; throws when the server did not send it first.
     const record::RelationInfo& get(uint32_t oid) const;

@@ -22,6 +22,9 @@ struct TxnInfo {
     Lsn commit_lsn;          // known from Begin
     Lsn end_lsn;             // known from Commit; invalid (0) before it
     int64_t commit_time = 0; // microseconds since 2000-01-01 UTC, as pgoutput sends it
+    // A streamed transaction's change rendered before its commit: only xid is known, and the
+    // formatter writes markers for the rest (Formatter::expand, formatter.h).
+    bool deferred = false;
 };
 
 struct ColumnInfo {

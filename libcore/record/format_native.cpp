@@ -13,6 +13,8 @@ class NativeFormatter final : public Formatter {
 public:
     explicit NativeFormatter(const ValueWriter& values) : m_values(values) {}
 
+    bool supports_deferred() const override { return true; }
+
     void begin(std::string& out, const TxnInfo& txn) override {
         out += "{\"op\":\"begin\"";
         append_txn(out, txn);
@@ -27,7 +29,7 @@ public:
                : change.op == RowOp::Update ? "{\"op\":\"update\""
                                             : "{\"op\":\"delete\"";
         append_txn(out, txn);
-        append_position(out, change.lsn, change.seq);
+        append_position(out, change.lsn, change.seq, txn.deferred);
         out += ',';
         out += rel.json_names;
         const bool full_old = change.old_kind == OldKind::Full;
@@ -81,7 +83,7 @@ public:
     void truncate(std::string& out, const TxnInfo& txn, const TruncateChange& change) override {
         out += "{\"op\":\"truncate\"";
         append_txn(out, txn);
-        append_position(out, change.lsn, change.seq);
+        append_position(out, change.lsn, change.seq, txn.deferred);
         out += ",\"relations\":[";
         for (size_t i = 0; i < change.relations.size(); ++i) {
             if (i) out += ',';
@@ -100,7 +102,7 @@ public:
         out += "{\"op\":\"message\"";
         if (txn) {
             append_txn(out, *txn);
-            append_position(out, change.lsn, change.seq);
+            append_position(out, change.lsn, change.seq, txn->deferred);
         } else {
             out += ",\"lsn\":\"" + change.lsn.str() + "\"";
         }
@@ -160,8 +162,14 @@ public:
         out += "\"}\n";
     }
 
+protected:
+    void append_deferred_txn(std::string& out, const TxnInfo& txn) override {
+        append_txn(out, txn);
+    }
+
 private:
     void append_txn(std::string& out, const TxnInfo& txn) {
+        if (txn.deferred) return append_marker(out, kTxnMarker);
         if (txn.xid != m_xid || txn.commit_lsn != m_commit_lsn || m_txn_fields.empty()) {
             m_xid = txn.xid;
             m_commit_lsn = txn.commit_lsn;
@@ -171,10 +179,11 @@ private:
         out += m_txn_fields;
     }
 
-    static void append_position(std::string& out, Lsn lsn, uint32_t seq) {
+    static void append_position(std::string& out, Lsn lsn, uint32_t seq, bool deferred) {
         out += ",\"lsn\":\"";
         lsn.append_to(out);
         out += "\",\"seq\":";
+        if (deferred) return append_marker(out, kSeqMarker);
         char buf[12];
         out.append(buf, size_t(std::to_chars(buf, buf + sizeof buf, seq).ptr - buf));
     }

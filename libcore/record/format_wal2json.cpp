@@ -96,6 +96,8 @@ public:
         : m_numbers_as_strings(values.options().numbers_as_strings),
           m_commit_time_offset(options.commit_time_offset) {}
 
+    bool supports_deferred() const override { return true; }
+
     // wal2json's "B" object carries "nextlsn", the commit's end LSN, which pgoutput only sends in
     // Commit: a transaction's lines are held here and written out, "B" first, by commit(). A
     // streamed transaction is replayed after its commit, with end_lsn known: nothing is held then,
@@ -115,7 +117,7 @@ public:
         // DELETE object at all ("no tuple identifier" warning in pg_decode_write_change).
         if (change.op != RowOp::Insert && !has_old && !has_key(rel)) return;
 
-        std::string& dst = target(out);
+        std::string& dst = txn.deferred ? out : target(out);
         dst += change.op == RowOp::Insert   ? "{\"action\":\"I\""
                : change.op == RowOp::Update ? "{\"action\":\"U\""
                                             : "{\"action\":\"D\"";
@@ -147,7 +149,7 @@ public:
     // One "T" object per table, all with the TRUNCATE's LSN; CASCADE and RESTART IDENTITY are not
     // shown (pg_decode_truncate_v2).
     void truncate(std::string& out, const TxnInfo& txn, const TruncateChange& change) override {
-        std::string& dst = target(out);
+        std::string& dst = txn.deferred ? out : target(out);
         for (const RelationInfo* rel : change.relations) {
             dst += "{\"action\":\"T\"";
             append_txn_fields(dst, txn);
@@ -163,7 +165,7 @@ public:
     // is copied as a C string (cut at the first NUL byte) and escaped like any text, so bytes that
     // are not UTF-8 pass through unchanged, as wal2json writes them.
     void message(std::string& out, const TxnInfo* txn, const MessageChange& change) override {
-        std::string& dst = change.transactional ? target(out) : out;
+        std::string& dst = change.transactional && !(txn && txn->deferred) ? target(out) : out;
         dst += "{\"action\":\"M\"";
         if (change.transactional && txn)
             append_txn_fields(dst, *txn);
@@ -196,6 +198,11 @@ public:
             m_pending.clear();
     }
 
+protected:
+    void append_deferred_txn(std::string& out, const TxnInfo& txn) override {
+        append_txn_fields(out, txn);
+    }
+
 private:
     bool m_began_direct = false; // B already written (end_lsn was known at begin)
 
@@ -221,6 +228,7 @@ private:
 
     // ,"xid":N,"timestamp":"…": rendered once per transaction.
     void append_txn_fields(std::string& out, const TxnInfo& txn) {
+        if (txn.deferred) return append_marker(out, kTxnMarker);
         if (m_txn_fields.empty() || txn.xid != m_xid || txn.commit_time != m_commit_time) {
             m_xid = txn.xid;
             m_commit_time = txn.commit_time;

@@ -36,6 +36,26 @@ public:
     // change.
     virtual void relation(std::string& out, const TxnInfo& txn, const RelationInfo& relation) = 0;
     virtual void commit(std::string& out, const TxnInfo& txn) = 0;
+
+    // Deferred rendering, for a streamed transaction's changes as their chunks arrive, long before
+    // its commit. A format that supports it renders row(), truncate() and transactional
+    // message() with txn.deferred set, writing a marker (a NUL byte, which JSON text never holds
+    // raw, and a letter) where a field unknown before the commit goes: kTxnMarker for the
+    // commit's fields, kSeqMarker for "seq", which aborted subtransactions may still shift. At
+    // the commit, expand() copies such bytes to `out` with the markers filled in, numbering seq
+    // from `seq` on. A format that does not (false) gets its changes at the commit instead.
+    static constexpr char kTxnMarker = 'T';
+    static constexpr char kSeqMarker = 'S';
+    virtual bool supports_deferred() const { return false; }
+    void expand(std::string& out, std::string_view deferred, const TxnInfo& txn, uint32_t& seq);
+
+protected:
+    static void append_marker(std::string& out, char marker) {
+        out += '\0';
+        out += marker;
+    }
+    // Writes the commit's fields where a deferred change has kTxnMarker.
+    virtual void append_deferred_txn(std::string& out, const TxnInfo& txn);
 };
 
 // "native", "wal2json" or "debezium"; throws a usage Error for any other name.

@@ -6,6 +6,7 @@
 #include "util/lsn.h"
 
 #include <csignal>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,6 +27,10 @@ struct StreamOptions {
     std::string spill_dir; // large streamed transactions spill here
     size_t memory_budget_bytes = 16u << 20;
     size_t max_queued_bytes = 8u << 20; // output not yet written before reading pauses
+    // While the slot is more than a quarter of this much WAL behind, catch up through the SQL
+    // decoding functions in batches of (at least) this much WAL, then stream (catch_up.cpp); 0:
+    // always stream.
+    uint64_t catch_up_batch_bytes = uint64_t{256} << 20;
     // Called with a position before it is first confirmed to the server, so a caller can record
     // it durably first (pgsync-serve notices a slot moved by someone else this way, F4).
     std::function<void(Lsn)> before_confirm;

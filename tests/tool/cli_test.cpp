@@ -147,7 +147,7 @@ TEST_CASE("pgsync-snapshot rejects a pipe that does not carry a pgsync-init line
     CHECK(r.err.find("is not an LSN") != std::string::npos);
 }
 
-TEST_CASE("pgsync-stream rejects bad LSNs, formats and missing options with exit 2",
+TEST_CASE("pgsync-stream rejects bad LSNs, formats, sizes and missing options with exit 2",
           "[tool][stream]") {
     const std::string tool = tool_path("pgsync-stream");
     auto r = run_process({tool, "-S", "s", "-P", "p", "--endpos", "12"});
@@ -166,6 +166,12 @@ TEST_CASE("pgsync-stream rejects bad LSNs, formats and missing options with exit
     r = run_process({tool, "-S", "s", "-P", "p", "-s", "0"});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("--status-interval") != std::string::npos);
+    for (const char* size : {"10", "1XB", "-1"}) {
+        r = run_process({tool, "-S", "s", "-P", "p", "--catch-up-batch", size});
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find("invalid --catch-up-batch \"" + std::string(size) + "\"") !=
+              std::string::npos);
+    }
 }
 
 TEST_CASE("pgsync-stream's ack file must be a regular file or a FIFO", "[tool][stream]") {

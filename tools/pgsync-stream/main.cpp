@@ -6,6 +6,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/output_sink.h"
+#include "util/units.h"
 
 #include <unistd.h>
 
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
         pgsync::stream::StreamOptions options;
         pgsync::tool::CommonFlags common;
         std::vector<std::string> publications;
-        std::string output, start, endpos;
+        std::string output, start, endpos, catch_up_batch;
         app.add_option("-d,--dbname", options.conninfo,
                        "Connection string, URI or database name (PG* variables apply)");
         std::string config_path;
@@ -51,6 +52,9 @@ int main(int argc, char** argv) {
             ->check(CLI::Range(0.1, 3600.0));
         app.add_option("--spill-dir", options.spill_dir,
                        "Directory for large in-progress transactions (default $TMPDIR or /tmp)");
+        app.add_option("--catch-up-batch", catch_up_batch,
+                       "While more than SIZE/4 of WAL behind, catch up through SQL decoding in "
+                       "batches of SIZE, then stream (default 256MB; 0: always stream)");
         pgsync::tool::add_config_option(app, config_path);
         pgsync::tool::add_common_flags(app, common);
         if (!pgsync::tool::parse(app, argc, argv)) return 0;
@@ -80,6 +84,14 @@ int main(int argc, char** argv) {
         options.publications = publications;
         if (!start.empty()) options.start = parse_lsn_option(start, "--start");
         if (!endpos.empty()) options.endpos = parse_lsn_option(endpos, "--endpos");
+        if (!catch_up_batch.empty()) {
+            auto bytes = pgsync::parse_size(catch_up_batch);
+            if (!bytes || (*bytes != 0 && *bytes < 8192))
+                throw pgsync::usage_error("invalid --catch-up-batch \"" + catch_up_batch + "\"",
+                                          "Give a size of at least 8kB, e.g. 256MB, or 0 to "
+                                          "always use the replication protocol.");
+            options.catch_up_batch_bytes = *bytes;
+        }
         pgsync::tool::install_stop_signals();
         pgsync::tool::install_reopen_signal();
         options.stop = &pgsync::tool::g_stop_requested;
