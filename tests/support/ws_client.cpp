@@ -3,6 +3,7 @@
 #include "ws_client.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -21,6 +22,26 @@
 #include <utility>
 
 namespace pgsync::test {
+
+std::vector<std::string> server_text_payloads(std::string_view wire) {
+    std::vector<std::string> out;
+    for (size_t pos = 0; pos < wire.size();) {
+        REQUIRE(wire.size() - pos >= 2);
+        REQUIRE(uint8_t(wire[pos]) == 0x81); // FIN, text, and no mask bit below
+        size_t length = uint8_t(wire[pos + 1]), header = 2;
+        if (length == 126 || length == 127) {
+            header = length == 126 ? 4 : 10;
+            REQUIRE(wire.size() - pos >= header);
+            length = 0;
+            for (size_t i = 2; i < header; ++i)
+                length = (length << 8) | uint8_t(wire[pos + i]);
+        }
+        REQUIRE(wire.size() - pos - header >= length);
+        out.emplace_back(wire.substr(pos + header, length));
+        pos += header + length;
+    }
+    return out;
+}
 
 namespace {
 

@@ -28,6 +28,10 @@ struct HttpResponse {
 HttpResponse http_get(const std::string& host, int port, const std::string& path,
                       const HttpHeaders& headers = {}, int timeout_ms = 5000);
 
+// The payloads of a run of unmasked text frames, as a server writes them (serve/hub/output.h);
+// fails the test on anything else.
+std::vector<std::string> server_text_payloads(std::string_view wire);
+
 struct WsConnectOptions {
     int timeout_ms = 5000; // for the connect and handshake, and later for each send
     // > 0: SO_RCVBUF set before connect, so a client that stops reading fills up quickly (Linux

@@ -397,23 +397,20 @@ void Loader::catch_up(LoadJob& job) {
         if (ended(job)) return;
         reached = record.offset;
         at_boundary = record.commit || record.xid == 0;
-        if (!shape) { // /v1/stream: every record
-            Frame frame = raw_record_frame(client_offset(epoch, record.offset), record.line);
+        // Every frame of catch-up carries the offset of the record it came from.
+        auto add = [&](Frame&& frame) {
             frame.offset = record.offset;
             frame.has_offset = true;
             result.bytes += frame.data.size();
             result.frames.push_back(std::move(frame));
+        };
+        if (!shape) { // /v1/stream: every record
+            add(raw_record_frame(client_offset(epoch, record.offset), record.line));
         } else if (record::scan_record(record.line, scanned)) {
             switch (record_kind(scanned)) {
             case RecordKind::Commit:
-                if (touched) {
-                    Frame frame =
-                        up_to_date_frame(job.id_json, client_offset(epoch, record.offset));
-                    frame.offset = record.offset;
-                    frame.has_offset = true;
-                    result.bytes += frame.data.size();
-                    result.frames.push_back(std::move(frame));
-                }
+                if (touched)
+                    add(up_to_date_frame(job.id_json, client_offset(epoch, record.offset)));
                 touched = false;
                 break;
             case RecordKind::Relation:
@@ -433,11 +430,7 @@ void Loader::catch_up(LoadJob& job) {
                         tail.clear();
                         append_change_tail(tail, *shape, op, row,
                                            client_offset(epoch, record.offset), false);
-                        Frame frame = change_frame(job.id_json, tail);
-                        frame.offset = record.offset;
-                        frame.has_offset = true;
-                        result.bytes += frame.data.size();
-                        result.frames.push_back(std::move(frame));
+                        add(change_frame(job.id_json, tail));
                         touched = true;
                     }
                 }

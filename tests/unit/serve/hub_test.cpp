@@ -8,6 +8,7 @@
 #include "serve/hub/loader.h"
 #include "serve/metrics.h"
 #include "serve/protocol/frames.h"
+#include "ws_client.h"
 
 #include <arpa/inet.h>
 #include <catch2/catch.hpp>
@@ -115,21 +116,8 @@ struct World {
         std::vector<json> out;
         while (!session.output.empty()) {
             std::string_view span = session.output.next(std::string_view::npos);
-            for (size_t pos = 0; pos < span.size();) {
-                REQUIRE(uint8_t(span[pos]) == 0x81);
-                size_t length = uint8_t(span[pos + 1]), header = 2;
-                if (length == 126) {
-                    length = (size_t(uint8_t(span[pos + 2])) << 8) | uint8_t(span[pos + 3]);
-                    header = 4;
-                } else if (length == 127) {
-                    length = 0;
-                    for (int i = 0; i < 8; ++i)
-                        length = (length << 8) | uint8_t(span[pos + 2 + size_t(i)]);
-                    header = 10;
-                }
-                out.push_back(json::parse(span.substr(pos + header, length)));
-                pos += header + length;
-            }
+            for (const std::string& payload : test::server_text_payloads(span))
+                out.push_back(json::parse(payload));
             hub->on_written(session, span.size(), nullptr);
             session.output.consumed(span.size(),
                                     [&](const FrameMark& m) { hub->on_written(session, 0, &m); });

@@ -2,6 +2,7 @@
 // marks reported as frames complete (also across partial writes), up-to-dates retracted only
 // while unsent and newest, and the buffer reused rather than grown.
 #include "serve/hub/output.h"
+#include "ws_client.h"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -9,29 +10,7 @@
 
 using namespace pgsync::serve;
 
-namespace {
-
-std::vector<std::string> payloads(std::string_view wire) {
-    std::vector<std::string> out;
-    for (size_t pos = 0; pos < wire.size();) {
-        REQUIRE(uint8_t(wire[pos]) == 0x81);
-        size_t length = uint8_t(wire[pos + 1]), header = 2;
-        if (length == 126) {
-            length = (size_t(uint8_t(wire[pos + 2])) << 8) | uint8_t(wire[pos + 3]);
-            header = 4;
-        } else if (length == 127) {
-            length = 0;
-            for (size_t i = 0; i < 8; ++i)
-                length = (length << 8) | uint8_t(wire[pos + 2 + i]);
-            header = 10;
-        }
-        out.emplace_back(wire.substr(pos + header, length));
-        pos += header + length;
-    }
-    return out;
-}
-
-} // namespace
+using pgsync::test::server_text_payloads;
 
 TEST_CASE("output: frames of every header size, marks as they complete", "[serve]") {
     OutputQueue out;
@@ -44,7 +23,7 @@ TEST_CASE("output: frames of every header size, marks as they complete", "[serve
     out.append({mid}, mark);
     out.append({big}, mark);
     const std::string wire(out.next(std::string_view::npos));
-    CHECK(payloads(wire) == std::vector<std::string>{"{\"a\":1}", mid, big});
+    CHECK(server_text_payloads(wire) == std::vector<std::string>{"{\"a\":1}", mid, big});
     std::vector<size_t> done;
     out.consumed(5, [&](const FrameMark& m) { done.push_back(m.end); }); // a partial write
     CHECK(done.empty());
