@@ -37,7 +37,7 @@ size_t OutputQueue::append(std::initializer_list<std::string_view> parts, FrameM
 }
 
 size_t OutputQueue::retract_up_to_date(const Subscription* sub) {
-    if (m_marks.empty()) return 0;
+    if (m_first_mark == m_marks.size()) return 0;
     const FrameMark& last = m_marks.back();
     if (!last.up_to_date || last.subscription != sub || last.begin < m_sent) return 0;
     const size_t removed = last.end - last.begin;
@@ -50,9 +50,9 @@ size_t OutputQueue::clear() {
     // A frame the socket has part of must be finished, or the client reads the next frame's
     // bytes as the rest of it: keep it, drop every frame not started.
     size_t keep = m_sent;
-    while (!m_marks.empty() && m_marks.back().begin >= m_sent)
+    while (m_marks.size() > m_first_mark && m_marks.back().begin >= m_sent)
         m_marks.pop_back();
-    if (!m_marks.empty()) keep = m_marks.back().end;
+    if (m_marks.size() > m_first_mark) keep = m_marks.back().end;
     const size_t dropped = m_bytes.size() - keep;
     m_bytes.resize(keep);
     compact();
@@ -60,15 +60,21 @@ size_t OutputQueue::clear() {
 }
 
 void OutputQueue::forget(const Subscription* sub) {
-    for (FrameMark& mark : m_marks)
-        if (mark.subscription == sub) mark.subscription = nullptr;
+    for (size_t i = m_first_mark; i < m_marks.size(); ++i)
+        if (m_marks[i].subscription == sub) m_marks[i].subscription = nullptr;
 }
 
 void OutputQueue::compact() {
     if (m_sent == m_bytes.size()) {
         m_bytes.resize(kOutputHeadroom); // keeps the capacity: the next frames allocate nothing
         m_sent = kOutputHeadroom;
+        m_marks.clear();
+        m_first_mark = 0;
         return;
+    }
+    if (m_first_mark > 1024 && m_first_mark * 2 > m_marks.size()) {
+        m_marks.erase(m_marks.begin(), m_marks.begin() + long(m_first_mark));
+        m_first_mark = 0;
     }
     // A client that keeps a backlog: move what is unsent to the front now and then, so the buffer
     // does not grow with everything ever sent.
@@ -76,7 +82,8 @@ void OutputQueue::compact() {
     if (sent < (256u << 10) || sent < bytes()) return;
     m_bytes.erase(kOutputHeadroom, sent);
     m_sent = kOutputHeadroom;
-    for (FrameMark& mark : m_marks) {
+    for (size_t i = m_first_mark; i < m_marks.size(); ++i) {
+        FrameMark& mark = m_marks[i];
         mark.begin = mark.begin > sent ? mark.begin - sent : kOutputHeadroom;
         mark.end -= sent;
     }

@@ -7,10 +7,10 @@
 #include "changelog/log_offset.h"
 
 #include <cstddef>
-#include <deque>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgsync::serve {
 
@@ -48,10 +48,8 @@ public:
     // The socket took n bytes: calls done(mark) for every frame now fully written, in order.
     template <class Done> void consumed(size_t n, Done&& done) {
         m_sent += n;
-        while (!m_marks.empty() && m_marks.front().end <= m_sent) {
-            done(static_cast<const FrameMark&>(m_marks.front()));
-            m_marks.pop_front();
-        }
+        while (m_first_mark < m_marks.size() && m_marks[m_first_mark].end <= m_sent)
+            done(static_cast<const FrameMark&>(m_marks[m_first_mark++]));
         compact();
     }
     // Drops every frame not yet started (one the socket has part of is finished); returns how
@@ -65,7 +63,10 @@ private:
 
     std::string m_bytes; // kOutputHeadroom, then frames; [m_sent, end) unsent
     size_t m_sent;
-    std::deque<FrameMark> m_marks;
+    // Marks of unsent frames from m_first_mark on. A vector, not a deque: an idle session's
+    // empty queue must cost no allocation (a deque allocates a block up front).
+    std::vector<FrameMark> m_marks;
+    size_t m_first_mark = 0;
 };
 
 } // namespace pgsync::serve
