@@ -38,7 +38,7 @@ struct ServeOptions {
     const volatile std::sig_atomic_t* stop = nullptr;
 };
 
-// Runs until a stop signal (returns) or a fatal error (pgsync::Error; exit code 3 when the slot
+// Runs until a stop signal (returns) or a fatal error (pgsync::Error; kExitSlotLost when the slot
 // was invalidated, as pgsync-stream).
 void run_server(const ServeOptions& options);
 
