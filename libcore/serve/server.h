@@ -34,7 +34,7 @@ struct ServeOptions {
     std::string ready_file;                 // written with the bound address once listening
     std::vector<std::string> allow_origins; // web pages allowed to connect (serve/access/origin.h)
     std::string static_dir;                 // files served at /app/ (the example pages)
-    int idle_timeout_seconds = 60;          // ping idle clients, close unresponsive ones
+    int idle_timeout_seconds = 0;           // ping idle clients, close unresponsive ones; 0: off
     const volatile std::sig_atomic_t* stop = nullptr;
 };
 

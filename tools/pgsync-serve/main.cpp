@@ -123,8 +123,19 @@ int main(int argc, char** argv) {
             ->check(CLI::ExistingDirectory);
         app.add_option("--idle-timeout", options.idle_timeout_seconds,
                        "Ping a client idle for half of SECS, close it when nothing came back "
-                       "in SECS (default 60)")
-            ->check(CLI::Range(2, 65535));
+                       "in SECS (default 0: never)")
+            ->check(CLI::Validator(
+                [](const std::string& text) -> std::string {
+                    int seconds = -1;
+                    try {
+                        seconds = std::stoi(text);
+                    } catch (const std::exception&) {
+                    }
+                    return seconds == 0 || (seconds >= 2 && seconds <= 65535)
+                               ? std::string()
+                               : "give 0 (never) or 2 to 65535 seconds, not \"" + text + "\"";
+                },
+                "SECS"));
         app.add_option("--ready-file", options.ready_file,
                        "Write the bound HOST:PORT to PATH once listening");
         pgsync::tool::add_config_option(app, config_path);

@@ -408,7 +408,7 @@ void WsLayer::start(const WsLayerOptions& options, Hub& hub) {
     impl.origin_policy.allow_origins = options.allow_origins;
     // Idle connections are pinged, and closed when nothing valid (a pong included) came back in
     // time: a client that stopped reading cannot keep its slot.
-    const int idle = std::clamp(options.idle_timeout_seconds, 2, 65535);
+    const int idle = std::clamp(options.idle_timeout_seconds, 0, 65535);
     impl.idle_policy.secs_since_valid_ping = uint16_t(std::max(1, idle / 2));
     impl.idle_policy.secs_since_valid_hangup = uint16_t(idle);
     lws_set_log_level(log::level() >= log::Level::Debug ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR,
@@ -434,7 +434,7 @@ void WsLayer::start(const WsLayerOptions& options, Hub& hub) {
     info.fd_limit_per_thread = 0;
     info.timeout_secs = 20;
     info.max_http_header_data = kMaxHeaderBytes;
-    info.retry_and_idle_policy = &impl.idle_policy;
+    if (options.idle_timeout_seconds > 0) info.retry_and_idle_policy = &impl.idle_policy;
     if (!options.static_dir.empty()) {
         lws_http_mount& mount = impl.static_mount;
         mount.mountpoint = "/app";

@@ -26,7 +26,7 @@ struct WsLayerOptions {
     bool insecure = false;
     std::vector<std::string> allow_origins; // pages allowed besides loopback (see access/origin.h)
     std::string static_dir;                 // served at /app/ when set
-    int idle_timeout_seconds = 60;          // ping after half of it idle, close after all of it
+    int idle_timeout_seconds = 0;           // ping after half of it idle, close after all; 0: off
     size_t max_clients = 20000;
     size_t max_frame_bytes = 64 * 1024;
     std::function<bool()> health;      // true once streaming
