@@ -104,16 +104,15 @@ void Hub::Impl::enqueue(Session& session, std::initializer_list<std::string_view
         mark.subscription->announced_any = true;
     }
     size_t bytes = session.output.append(parts, mark);
-    session.queued_bytes += bytes;
-    *session.shared_queued_bytes = session.queued_bytes;
+    *session.shared_queued_bytes = session.output.bytes();
     metrics.queue_bytes += bytes;
-    if (session.queued_bytes > options.client_queue_bytes) {
+    if (session.output.bytes() > options.client_queue_bytes) {
         // Past the cap, live subscriptions stop taking frames from the dispatcher and read
         // the log at the client's pace instead (the log is the buffer, F1); a client that
         // stops reading altogether is dropped by the loader's stall limit.
         demote(session);
     }
-    if (session.queued_bytes > 2 * options.client_queue_bytes + (1u << 20)) {
+    if (session.output.bytes() > 2 * options.client_queue_bytes + (1u << 20)) {
         drop_slow(session); // never without bound, whatever produced the frames
         return;
     }
@@ -127,15 +126,13 @@ void Hub::Impl::enqueue(Session& session, std::initializer_list<std::string_view
 void Hub::Impl::retract_up_to_date(Subscription& sub) {
     Session& session = *sub.session;
     const size_t removed = session.output.retract_up_to_date(&sub);
-    session.queued_bytes -= removed;
-    *session.shared_queued_bytes = session.queued_bytes;
+    *session.shared_queued_bytes = session.output.bytes();
     metrics.queue_bytes -= std::min<uint64_t>(metrics.queue_bytes, removed);
 }
 
 void Hub::Impl::clear_queue(Session& session) {
     metrics.queue_bytes -= std::min<uint64_t>(metrics.queue_bytes, session.output.clear());
-    session.queued_bytes = session.output.bytes(); // the rest of a frame already begun
-    *session.shared_queued_bytes = session.queued_bytes;
+    *session.shared_queued_bytes = session.output.bytes(); // a frame already begun stays
 }
 
 void Hub::Impl::drop_slow(Session& session) {
@@ -155,8 +152,7 @@ void Hub::Impl::drop_slow(Session& session) {
     // Past the cap on purpose: the one frame that says where to resume.
     const size_t bytes =
         session.output.append({std::string_view(frame.data).substr(kFrameHeadroom)}, {});
-    session.queued_bytes += bytes;
-    *session.shared_queued_bytes = session.queued_bytes;
+    *session.shared_queued_bytes = session.output.bytes();
     metrics.queue_bytes += bytes;
     demote(session);
     dropping.push_back(&session); // its subscriptions go once the current dispatch is done
@@ -509,8 +505,7 @@ void Hub::close(Session& session, int close_code, std::string reason, std::strin
 
 void Hub::on_written(Session& session, size_t bytes, const FrameMark* mark) {
     if (bytes) {
-        session.queued_bytes -= std::min(session.queued_bytes, bytes);
-        *session.shared_queued_bytes = session.queued_bytes;
+        *session.shared_queued_bytes = session.output.bytes();
         m_impl->metrics.queue_bytes -= std::min<uint64_t>(m_impl->metrics.queue_bytes, bytes);
     }
     if (!mark) return;

@@ -75,8 +75,8 @@ public:
     // The database's WAL insert position (read at start and every few seconds): a resume offset
     // past both it and the log's end was never given out, and is refused as bad-offset.
     void set_server_wal(Lsn lsn);
-    // The layer wrote bytes of the session's output (bytes, mark null), or finished writing the
-    // frame of mark (bytes 0).
+    // The layer wrote bytes of the session's output and consumed them from it (bytes, mark null),
+    // or finished writing the frame of mark (bytes 0).
     void on_written(Session& session, size_t bytes, const FrameMark* mark);
 
 private:

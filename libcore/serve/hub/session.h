@@ -66,8 +66,8 @@ struct Session {
     std::string consumer; // /v1/stream: the name its acks are kept under, or empty
     void* transport = nullptr;
 
-    OutputQueue output;      // frames not yet written to the socket
-    size_t queued_bytes = 0; // output.bytes(), kept where loaders can read it too (below)
+    OutputQueue output; // frames not yet written to the socket
+    // output.bytes(), for the loader threads that pace a catch-up by it
     std::shared_ptr<std::atomic<size_t>> shared_queued_bytes =
         std::make_shared<std::atomic<size_t>>(0);
     std::shared_ptr<std::atomic<size_t>> in_flight = std::make_shared<std::atomic<size_t>>(0);

@@ -285,13 +285,13 @@ struct WsLayer::Impl {
             std::string_view span = output.next(kWriteBytes);
             auto* payload = reinterpret_cast<unsigned char*>(output.writable(span));
             if (lws_write(wsi, payload, span.size(), LWS_WRITE_RAW) < int(span.size())) return -1;
-            hub->on_written(*session, span.size(), nullptr);
             // A closing client that still reads gets its last frames: the deadline counts from
             // its last progress.
             if (session->close_code)
                 lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, kCloseGraceSeconds);
             output.consumed(span.size(),
                             [&](const FrameMark& mark) { hub->on_written(*session, 0, &mark); });
+            hub->on_written(*session, span.size(), nullptr);
             if (lws_send_pipe_choked(wsi)) break;
         }
         if (!output.empty()) {
