@@ -86,6 +86,7 @@ struct Serve {
     Value<double> client_timeout{30}; // seconds a client may leave its full queue unread
     Value<int> max_clients{20000};
     Value<int> load_jobs{2};
+    Value<int> threads{0}; // event-loop threads; 0: one per CPU
 };
 
 struct Config {

@@ -136,7 +136,8 @@ void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
     if (!node) return;
     reader.check_keys(*node, "serve",
                       {"listen", "storage_dir", "auth", "retain_bytes", "retain_age",
-                       "client_queue_bytes", "client_timeout", "max_clients", "load_jobs"});
+                       "client_queue_bytes", "client_timeout", "max_clients", "load_jobs",
+                       "threads"});
     reader.read(*node, "listen", "serve", serve.listen);
     reader.read(*node, "storage_dir", "serve", serve.storage_dir);
     reader.read(*node, "retain_bytes", "serve", serve.retain_bytes);
@@ -149,6 +150,7 @@ void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
                      "\"client_timeout\" in \"serve\" must be between 0.1 and 86400 seconds");
     reader.read(*node, "max_clients", "serve", serve.max_clients, 1, 1000000);
     reader.read(*node, "load_jobs", "serve", serve.load_jobs, 1, 64);
+    reader.read(*node, "threads", "serve", serve.threads, 0, 256);
     for (auto* size : {&serve.retain_bytes, &serve.client_queue_bytes})
         if (size->set && !parse_size(size->value))
             reader.error(size->origin, "invalid size \"" + size->value + "\" in \"serve\"",

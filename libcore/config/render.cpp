@@ -204,6 +204,8 @@ std::string render_effective(const Config& config, bool mask_secrets) {
     w.line(2, "client_timeout", number(serve.client_timeout.value), serve.client_timeout.set);
     w.line(2, "max_clients", std::to_string(serve.max_clients.value), serve.max_clients.set);
     w.line(2, "load_jobs", std::to_string(serve.load_jobs.value), serve.load_jobs.set);
+    w.line(2, "threads", std::to_string(serve.threads.value), serve.threads.set,
+           serve.threads.value == 0 ? "one per CPU" : "");
     w.text("  auth:\n");
     w.environment(4, "jwt_secret_env", serve.auth.jwt_secret_env);
     w.environment(4, "api_key_env", serve.auth.api_key_env);
@@ -280,6 +282,8 @@ serve:
   # Connections accepted at once, and database connections for initial loads.
   max_clients: 20000
   load_jobs: 2
+  # Event-loop threads serving the connections; 0: one per CPU the server may use.
+  threads: 0
   auth:
     # The names of environment variables holding the secrets (never the secrets themselves).
     jwt_secret_env: PGSYNC_JWT_SECRET

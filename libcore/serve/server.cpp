@@ -1,6 +1,7 @@
-// pgsync-serve's passes: check the slot, open the log, start the ingest thread (the replication
-// loop writing into the log), the loader pool and the hub, then serve HTTP and WebSocket with
-// libwebsockets on this thread until a stop signal; shut down in the reverse order.
+// pgsync-serve's passes: check the slot, open the log, bind the listening socket, start the ingest
+// thread (the replication loop writing into the log), the loader pool and one event-loop shard per
+// thread (a libwebsockets context and a hub each), then hand accepted connections to the shards in
+// turn until a stop signal; shut down in the reverse order.
 #include "serve/server.h"
 
 #include "changelog/change_log.h"
@@ -11,6 +12,7 @@
 #include "serve/hub/hub.h"
 #include "serve/hub/loader.h"
 #include "serve/metrics.h"
+#include "serve/net/listener.h"
 #include "serve/net/ws_layer.h"
 #include "stream/slot_check.h"
 #include "stream/stream.h"
@@ -18,9 +20,11 @@
 #include "util/log.h"
 
 #include <arpa/inet.h>
+#include <sched.h>
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <sys/resource.h>
 #include <thread>
 
@@ -37,7 +41,24 @@ void raise_fd_limit() {
     }
 }
 
+// One event-loop thread's share of the server: its libwebsockets context and the hub of its
+// sessions.
+struct Shard {
+    explicit Shard(Metrics& metrics) : layer(metrics) {}
+    WsLayer layer;
+    HubOptions hub_options; // outlives the hub, which keeps a reference
+    std::unique_ptr<Hub> hub;
+    std::exception_ptr error; // what ended its loop, if not a stop
+};
+
 } // namespace
+
+int available_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+    return std::max(1, CPU_COUNT(&set));
+}
 
 void run_server(const ServeOptions& options) {
     // The tool checked the flags (tools/pgsync-serve/main.cpp): what is left are runtime facts.
@@ -77,40 +98,73 @@ void run_server(const ServeOptions& options) {
     log::info("change log in \"" + options.storage_dir + "\": epoch " + log->epoch() + ", end " +
               log->end().str());
 
-    Metrics metrics;
-    WsLayer layer(metrics);
+    // Bound before anything starts, so that a port in use fails at once, with nothing to undo.
+    Listener listener(host, port);
+    const std::string bound_address =
+        (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+        std::to_string(listener.port());
 
-    // The log calls back on the ingest's writer thread: the WebSocket thread then reads what was
-    // appended from the log itself.
-    log->on_append([&](const std::vector<LogRecord>&) { layer.wake_from_other_thread(); });
+    // One event-loop shard per thread, each a WsLayer and the Hub of its own sessions.
+    const size_t shard_count = size_t(std::max(1, options.threads));
+    Metrics metrics;
+    LayerShared layer_shared;
+    std::vector<std::unique_ptr<Shard>> shards;
+    for (size_t i = 0; i < shard_count; ++i)
+        shards.push_back(std::make_unique<Shard>(metrics));
+    auto wake_all = [&] {
+        for (auto& shard : shards)
+            shard->layer.wake_from_other_thread();
+    };
+
+    // The log calls back on the ingest's writer thread: each shard then reads what was appended
+    // from the log itself.
+    log->on_append([&](const std::vector<LogRecord>&) { wake_all(); });
 
     Loader loader(options.conninfo, options.publication, options.load_jobs, *log,
                   options.client_queue_bytes,
                   std::chrono::milliseconds(int64_t(options.client_timeout_seconds * 1000)),
-                  [&] { layer.wake_from_other_thread(); });
-    HubOptions hub_options;
-    hub_options.publication = options.publication;
-    hub_options.storage_dir = options.storage_dir;
-    hub_options.client_queue_bytes = options.client_queue_bytes;
-    hub_options.tables = options.tables;
+                  [&](size_t shard) { shards[shard]->layer.wake_from_other_thread(); });
+    // The hubs read the published tables at start and after schema changes, one at a time.
     pg::Connection catalog =
         pg::Connection::open({options.conninfo, false, "pgsync-serve catalog", {}});
-    Hub hub(
-        hub_options, *log, loader, metrics,
-        [&] { return load_published_tables(catalog, options.publication); },
-        [&](Session& session) { layer.wake(session); });
+    std::mutex catalog_mutex;
+    auto read_tables = [&] {
+        std::lock_guard lock(catalog_mutex);
+        return load_published_tables(catalog, options.publication);
+    };
+    for (size_t i = 0; i < shard_count; ++i) {
+        HubOptions hub_options;
+        hub_options.shard = i;
+        hub_options.publication = options.publication;
+        hub_options.storage_dir = options.storage_dir;
+        hub_options.client_queue_bytes = options.client_queue_bytes;
+        hub_options.tables = options.tables;
+        Shard& shard = *shards[i];
+        shard.hub_options = hub_options;
+        shard.hub = std::make_unique<Hub>(shard.hub_options, *log, loader, metrics, read_tables,
+                                          [&shard](Session& session) {
+                                              shard.layer.wake(session);
+                                          });
+    }
     auto read_server_wal = [&](pg::Connection& conn) {
         pg::Result r = conn.exec("SELECT pg_catalog.pg_current_wal_insert_lsn()::text");
-        if (auto lsn = Lsn::parse(PQgetvalue(r.raw(), 0, 0))) hub.set_server_wal(*lsn);
+        if (auto lsn = Lsn::parse(PQgetvalue(r.raw(), 0, 0)))
+            for (auto& shard : shards)
+                shard->hub->set_server_wal(*lsn);
     };
     read_server_wal(sql);
 
-    // The layer's connections call into the hub until its context is gone: end them first,
-    // whichever way this function is left.
-    struct StopLayerFirst {
-        WsLayer& layer;
-        ~StopLayerFirst() { layer.stop(); }
-    } stop_layer_first{layer};
+    // The layers' connections call into the hubs until their contexts are gone: end them first,
+    // whichever way this function is left, after the listener hands over no more.
+    struct StopLayersFirst {
+        Listener& listener;
+        std::vector<std::unique_ptr<Shard>>& shards;
+        ~StopLayersFirst() {
+            listener.stop();
+            for (auto& shard : shards)
+                shard->layer.stop();
+        }
+    } stop_layers_first{listener, shards};
 
     // The ingest: the replication loop of pgsync-stream, writing native records into the log,
     // which it confirms to the server only once fsynced.
@@ -133,9 +187,9 @@ void run_server(const ServeOptions& options) {
             ingest_error = std::current_exception();
         }
         ingest_done = true;
-        layer.wake_from_other_thread();
+        wake_all();
     });
-    // Whichever way this function is left (a failed listen included), the ingest stops and is
+    // Whichever way this function is left (a failed start included), the ingest stops and is
     // joined before what it uses goes away.
     struct JoinIngest {
         std::thread& thread;
@@ -146,59 +200,86 @@ void run_server(const ServeOptions& options) {
         }
     } join_ingest{ingest, ingest_stop};
 
-    WsLayerOptions layer_options;
-    layer_options.host = host;
-    layer_options.port = port;
-    layer_options.jwt_secret = options.jwt_secret;
-    layer_options.api_key = options.api_key;
-    layer_options.insecure = options.insecure;
-    layer_options.allow_origins = options.allow_origins;
-    layer_options.static_dir = options.static_dir;
-    layer_options.idle_timeout_seconds = options.idle_timeout_seconds;
-    layer_options.max_clients = size_t(options.max_clients);
-    layer_options.health = [&] { return !ingest_done.load(); };
-    // Another thread appended to the log or finished a load batch: the hub takes both, one
-    // bounded slice at a time, so sockets are served between slices of a large backlog.
-    layer_options.on_wake = [&] {
-        if (hub.service(1024)) layer.wake_from_other_thread();
-    };
+    std::atomic<bool> loop_failed{false};
     auto last_tick = std::chrono::steady_clock::now();
     pg::Connection lag_conn;
-    layer_options.on_tick = [&] {
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_tick < std::chrono::seconds(5)) return;
-        last_tick = now;
-        metrics.log_bytes = log->size_bytes();
-        log->enforce_retention(std::chrono::system_clock::now());
-        try {
-            if (!lag_conn)
-                lag_conn = pg::Connection::open({options.conninfo, false, "pgsync-serve", {}});
-            pg::Result r = lag_conn.exec_params(
-                "SELECT (pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint "
-                "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-                {options.slot});
-            if (PQntuples(r.raw()) == 1 && !PQgetisnull(r.raw(), 0, 0))
-                metrics.replication_lag_bytes = std::stoll(PQgetvalue(r.raw(), 0, 0));
-            read_server_wal(lag_conn);
-        } catch (const std::exception&) {
-            lag_conn.close(); // retried at the next tick
-        }
-    };
-    layer_options.should_stop = [&] {
-        return (options.stop && *options.stop) || ingest_done.load();
-    };
-    layer.start(layer_options, hub);
-    log::info("listening on " + layer.bound_address());
+    for (size_t i = 0; i < shard_count; ++i) {
+        Shard& shard = *shards[i];
+        WsLayerOptions layer_options;
+        layer_options.shared = &layer_shared;
+        layer_options.jwt_secret = options.jwt_secret;
+        layer_options.api_key = options.api_key;
+        layer_options.insecure = options.insecure;
+        layer_options.allow_origins = options.allow_origins;
+        layer_options.static_dir = options.static_dir;
+        layer_options.idle_timeout_seconds = options.idle_timeout_seconds;
+        layer_options.max_clients = size_t(options.max_clients);
+        layer_options.health = [&] { return !ingest_done.load(); };
+        // Another thread appended to the log or finished a load batch: the hub takes both, one
+        // bounded slice at a time, so sockets are served between slices of a large backlog.
+        layer_options.on_wake = [&shard] {
+            if (shard.hub->service(1024)) shard.layer.wake_from_other_thread();
+        };
+        layer_options.should_stop = [&] {
+            return (options.stop && *options.stop) || ingest_done.load() || loop_failed.load();
+        };
+        if (i == 0) // the server-wide chores, on one shard
+            layer_options.on_tick = [&] {
+                auto now = std::chrono::steady_clock::now();
+                if (now - last_tick < std::chrono::seconds(5)) return;
+                last_tick = now;
+                metrics.log_bytes = log->size_bytes();
+                log->enforce_retention(std::chrono::system_clock::now());
+                try {
+                    if (!lag_conn)
+                        lag_conn =
+                            pg::Connection::open({options.conninfo, false, "pgsync-serve", {}});
+                    pg::Result r = lag_conn.exec_params(
+                        "SELECT (pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint "
+                        "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                        {options.slot});
+                    if (PQntuples(r.raw()) == 1 && !PQgetisnull(r.raw(), 0, 0))
+                        metrics.replication_lag_bytes = std::stoll(PQgetvalue(r.raw(), 0, 0));
+                    read_server_wal(lag_conn);
+                } catch (const std::exception&) {
+                    lag_conn.close(); // retried at the next tick
+                }
+            };
+        shard.layer.start(layer_options, *shard.hub);
+    }
+    // New connections go to the shards in turn: each is served by one thread for its lifetime.
+    std::atomic<size_t> next_shard{0};
+    listener.start([&](int fd) { shards[next_shard++ % shard_count]->layer.adopt(fd); });
+    log::info("listening on " + bound_address + " with " + std::to_string(shard_count) +
+              (shard_count == 1 ? " event-loop thread" : " event-loop threads"));
     if (!options.ready_file.empty()) {
         std::ofstream ready(options.ready_file, std::ios::trunc);
-        ready << layer.bound_address() << '\n';
+        ready << bound_address << '\n';
     }
 
-    layer.run(); // until a stop signal or the ingest ends
-    layer.close_all(1001, "server shutting down");
+    // Every shard runs until a stop signal or the ingest ends, then says goodbye to its clients.
+    auto run_shard = [&](Shard& shard) {
+        try {
+            shard.layer.run();
+            shard.layer.close_all(1001, "server shutting down");
+        } catch (...) {
+            shard.error = std::current_exception();
+            loop_failed = true;
+        }
+    };
+    std::vector<std::thread> loops;
+    for (size_t i = 1; i < shard_count; ++i)
+        loops.emplace_back([&, i] { run_shard(*shards[i]); });
+    run_shard(*shards[0]);
+    for (auto& loop : loops)
+        loop.join();
+    listener.stop();
     ingest_stop = 1;
     ingest.join();
-    layer.stop();
+    for (auto& shard : shards)
+        shard->layer.stop();
+    for (auto& shard : shards)
+        if (shard->error) std::rethrow_exception(shard->error);
     if (ingest_error) std::rethrow_exception(ingest_error);
 }
 

@@ -30,6 +30,7 @@ struct ServeOptions {
     double client_timeout_seconds = 30;     // a full queue not drained for this long: dropped
     int max_clients = 20000;
     int load_jobs = 2;                      // connections for initial loads
+    int threads = 1;                        // event-loop threads (shards of the connections)
     std::vector<config::Table> tables;      // config's tables (live_queries allow-list)
     std::string ready_file;                 // written with the bound address once listening
     std::vector<std::string> allow_origins; // web pages allowed to connect (serve/access/origin.h)
@@ -37,6 +38,9 @@ struct ServeOptions {
     int idle_timeout_seconds = 0;           // ping idle clients, close unresponsive ones; 0: off
     const volatile std::sig_atomic_t* stop = nullptr;
 };
+
+// The CPUs this process may run on (its affinity mask, e.g. under taskset): the default --threads.
+int available_cpus();
 
 // Runs until a stop signal (returns) or a fatal error (pgsync::Error; kExitSlotLost when the slot
 // was invalidated, as pgsync-stream).

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -31,6 +32,9 @@ ServeProcess::ServeProcess(const std::string& slot, const std::string& publicati
                                      "--ready-file",
                                      ready};
     if (config.insecure) argv.push_back("--insecure");
+    // ctest runs the serve tests once with one event-loop thread and once with several.
+    if (const char* threads = std::getenv("PGSYNC_TEST_SERVE_THREADS"); threads && *threads)
+        argv.insert(argv.end(), {"--threads", threads});
     argv.insert(argv.end(), config.extra_args.begin(), config.extra_args.end());
     m_process = std::make_unique<LiveProcess>(argv, config.env);
     for (int i = 0; i < 300; ++i) {
@@ -73,6 +77,8 @@ int ServeProcess::stop() {
     m_stopped = true;
     m_process->signal(SIGTERM);
     m_exit_code = m_process->wait(20);
+    // A server built with -fsanitize=thread (scripts/test's race check) reports races here.
+    CHECK(m_process->err().find("ThreadSanitizer") == std::string::npos);
     return m_exit_code;
 }
 

@@ -113,6 +113,12 @@ int main(int argc, char** argv) {
         app.add_option("--load-jobs", options.load_jobs,
                        "Database connections for initial loads (default 2)")
             ->check(CLI::Range(1, 64));
+        options.threads = 0;
+        app.add_option("--threads", options.threads,
+                       "Event-loop threads serving the connections (default 0: one per CPU this "
+                       "process may use, here " +
+                           std::to_string(pgsync::serve::available_cpus()) + ")")
+            ->check(CLI::Range(0, 256));
         app.add_option("--allow-origin", options.allow_origins,
                        "A web page origin (scheme://host[:port]) allowed to connect; repeatable. "
                        "With tokens, only these pages may connect once one is given; without, "
@@ -162,6 +168,7 @@ int main(int argc, char** argv) {
                 options.client_timeout_seconds = serve.client_timeout.value;
             if (!given(app, "--max-clients")) options.max_clients = serve.max_clients.value;
             if (!given(app, "--load-jobs")) options.load_jobs = serve.load_jobs.value;
+            if (!given(app, "--threads")) options.threads = serve.threads.value;
             options.tables = config->tables;
         }
         options.jwt_secret = secret_from(jwt_env, "--jwt-secret-env");
@@ -176,6 +183,7 @@ int main(int argc, char** argv) {
         options.retain_age = *age;
 
         check_flags(options, listen);
+        if (options.threads == 0) options.threads = pgsync::serve::available_cpus();
 
         pgsync::tool::install_stop_signals();
         options.stop = &pgsync::tool::g_stop_requested;

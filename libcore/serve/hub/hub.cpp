@@ -182,7 +182,7 @@ void Hub::Impl::remove_subscription(Session& session, Subscription& sub) {
     touched.erase(std::remove(touched.begin(), touched.end(), &sub), touched.end());
     session.output.forget(&sub);
     --subscription_count;
-    metrics.subscriptions = subscription_count;
+    --metrics.subscriptions;
     session.subscriptions.erase(sub.id); // destroys sub
 }
 
@@ -201,7 +201,7 @@ void Hub::Impl::drop_shape(ShapeEntry& entry) {
     auto& needs = state.needs_old;
     needs.erase(std::remove(needs.begin(), needs.end(), entry.id), needs.end());
     state.shapes.erase(entry.id); // destroys entry
-    metrics.shapes = metrics.shapes - 1;
+    --metrics.shapes;
 }
 
 void Hub::Impl::invalidate_table(TableState& state, std::string_view reason) {
@@ -309,7 +309,7 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
         state.by_identity[shape->identity] = entry->id;
         state.index.add(entry->id, shape->filter ? &*shape->filter : nullptr);
         if (shape->needs_old_image) state.needs_old.push_back(entry->id);
-        metrics.shapes = metrics.shapes + 1;
+        ++metrics.shapes;
     }
     ++entry->subscribers;
 
@@ -328,7 +328,7 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
     job.after_at_boundary = resume ? ends_transaction(after) : dispatched_at_boundary;
     session.subscriptions[id] = std::move(sub);
     ++subscription_count;
-    metrics.subscriptions = subscription_count;
+    ++metrics.subscriptions;
     if (!resume) ++metrics.loads_total;
     loader.submit(std::move(job));
 }
@@ -336,6 +336,7 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
 LoadJob Hub::Impl::make_job(Session& session, Subscription& sub) {
     LoadJob job;
     job.session_id = session.id;
+    job.shard = options.shard;
     job.subscription_id = sub.id;
     job.id_json = sub.id_json;
     job.generation = sub.generation;
@@ -392,7 +393,7 @@ Hub::~Hub() = default;
 
 void Hub::on_open(Session& session) {
     m_impl->sessions[session.id] = &session;
-    m_impl->metrics.clients = m_impl->sessions.size();
+    ++m_impl->metrics.clients;
 }
 
 void Hub::on_close(Session& session) {
@@ -403,8 +404,7 @@ void Hub::on_close(Session& session) {
     dirty.erase(std::remove(dirty.begin(), dirty.end(), &session), dirty.end());
     m_impl->remove_all_subscriptions(session);
     m_impl->clear_queue(session);
-    m_impl->sessions.erase(session.id);
-    m_impl->metrics.clients = m_impl->sessions.size();
+    if (m_impl->sessions.erase(session.id)) --m_impl->metrics.clients;
 }
 
 void Hub::on_text(Session& session, std::string_view text) {
@@ -466,7 +466,7 @@ void Hub::begin_raw(Session& session, std::string_view offset_text) {
     job.after_at_boundary = resume ? ends_transaction(after) : impl.dispatched_at_boundary;
     session.subscriptions["stream"] = std::move(sub);
     ++impl.subscription_count;
-    impl.metrics.subscriptions = impl.subscription_count;
+    ++impl.metrics.subscriptions;
     impl.loader.submit(std::move(job));
 }
 
@@ -478,11 +478,13 @@ void Hub::send_error(Session& session, std::string_view code, std::string_view m
 bool Hub::Impl::past_known_wal(LogOffset offset) const {
     // Past the log's end is legitimate only for records a client saw before a crash that are not
     // yet streamed again, and those lie before the server's WAL insert position.
-    return offset > log.end() && offset.lsn > server_wal;
+    return offset > log.end() && offset.lsn.value() > server_wal.load();
 }
 
 void Hub::set_server_wal(Lsn lsn) {
-    if (lsn > m_impl->server_wal) m_impl->server_wal = lsn;
+    uint64_t known = m_impl->server_wal.load();
+    while (lsn.value() > known && !m_impl->server_wal.compare_exchange_weak(known, lsn.value())) {
+    }
 }
 
 void Hub::Impl::refuse_raw(Session& session, const std::string& message) {

@@ -1,8 +1,11 @@
 // The hub: every subscription and shape, and the routing of logged changes to them. It answers
 // client frames, dispatches each record the log appends to the shapes it may concern (through the
 // per-table ShapeIndex, so equality filters cost the same for 10 or 10,000 shapes), and hands
-// initial loads and catch-up reads to the loader pool. Runs on the WebSocket thread only and knows
-// nothing of libwebsockets: the layer gives it a wake callback and writes Session::output.
+// initial loads and catch-up reads to the loader pool. There is one hub per event-loop shard, each
+// reading the log itself for its own sessions: hubs share nothing but the log, the loader and the
+// metrics, so no lock is on the per-change path. A hub runs on its shard's thread only (but
+// set_server_wal) and knows nothing of libwebsockets: the layer gives it a wake callback and
+// writes Session::output.
 #pragma once
 
 #include "changelog/change_log.h"
@@ -28,6 +31,7 @@ struct ShapeEntry {
 };
 
 struct HubOptions {
+    size_t shard = 0; // the event-loop shard this hub serves (its loader results come back there)
     std::string publication;
     std::string storage_dir; // consumers' kept acks go in its consumers/
     size_t client_queue_bytes = 4u << 20;
@@ -73,7 +77,8 @@ public:
     void close(Session& session, int close_code, std::string reason, std::string_view code_name,
                std::string_view message);
     // The database's WAL insert position (read at start and every few seconds): a resume offset
-    // past both it and the log's end was never given out, and is refused as bad-offset.
+    // past both it and the log's end was never given out, and is refused as bad-offset. Any
+    // thread.
     void set_server_wal(Lsn lsn);
     // The layer wrote bytes of the session's output and consumed them from it (bytes, mark null),
     // or finished writing the frame of mark (bytes 0).

@@ -332,7 +332,7 @@ bool Hub::pump(size_t max_records) {
 }
 
 bool Hub::service(size_t max_records) {
-    on_load_results(m_impl->loader.take_results());
+    on_load_results(m_impl->loader.take_results(m_impl->options.shard));
     return pump(max_records);
 }
 

@@ -78,7 +78,8 @@ struct Hub::Impl {
     void drop_slow(Session& session);
     void error(Session& session, std::string_view id_json, std::string_view code,
                std::string_view message);
-    Lsn server_wal; // the database's WAL insert position, as last read (Hub::set_server_wal)
+    // The database's WAL insert position, as last read (Hub::set_server_wal, from another shard).
+    std::atomic<uint64_t> server_wal{0};
     // Whether a client's offset lies past anything the database has written: a forged one.
     bool past_known_wal(LogOffset offset) const;
     // /v1/stream with an offset it cannot serve: bad-offset, then close 4400.

@@ -30,7 +30,7 @@ struct LoaderWorker {
 
 Loader::Loader(std::string conninfo, std::string publication, int jobs, const ChangeLog& log,
                size_t client_queue_bytes, std::chrono::milliseconds stall_limit,
-               std::function<void()> wake)
+               std::function<void(size_t)> wake)
     : m_conninfo(std::move(conninfo)), m_publication(std::move(publication)), m_log(log),
       m_client_queue_bytes(client_queue_bytes), m_stall_limit(stall_limit),
       m_wake(std::move(wake)) {
@@ -79,10 +79,10 @@ size_t Loader::queued() const {
     return m_queued;
 }
 
-std::vector<LoadResult> Loader::take_results() {
+std::vector<LoadResult> Loader::take_results(size_t shard) {
     std::lock_guard lock(m_mutex);
     std::vector<LoadResult> out;
-    out.swap(m_results);
+    if (shard < m_results.size()) out.swap(m_results[shard]);
     return out;
 }
 
@@ -172,6 +172,7 @@ bool Loader::client_full(const LoadJob& job, size_t adding) const {
 
 bool Loader::deliver(LoadJob& job, LoadResult&& result) {
     result.session_id = job.session_id;
+    result.shard = job.shard;
     result.subscription_id = job.subscription_id;
     result.generation = job.generation;
     // An initial load holds a transaction open, so it waits here (one thread per connection at
@@ -197,9 +198,10 @@ bool Loader::deliver(LoadJob& job, LoadResult&& result) {
     const bool go_on = result.status == LoadResult::Status::More;
     {
         std::lock_guard lock(m_mutex);
-        m_results.push_back(std::move(result));
+        if (m_results.size() <= job.shard) m_results.resize(job.shard + 1);
+        m_results[job.shard].push_back(std::move(result));
     }
-    m_wake();
+    m_wake(job.shard);
     return go_on;
 }
 

@@ -36,6 +36,7 @@ struct LoadJob {
     enum class Kind { Initial, CatchUp };
     Kind kind = Kind::CatchUp;
     uint64_t session_id = 0;
+    size_t shard = 0; // the event-loop shard whose hub takes the results
     std::string subscription_id;
     std::string id_json;
     uint64_t generation = 0;
@@ -66,6 +67,7 @@ struct LoadResult {
         Failed,             // the query failed: error frame load-failed
     };
     uint64_t session_id = 0;
+    size_t shard = 0;
     std::string subscription_id;
     uint64_t generation = 0;
     Status status = Status::More;
@@ -79,11 +81,11 @@ struct LoadResult {
 
 class Loader {
 public:
-    // wake() tells the event loop results are waiting. A client whose queue stays past half of
+    // wake(shard) tells that shard's event loop results are waiting for it. A client whose queue stays past half of
     // client_queue_bytes for stall_limit is reported Stalled (and dropped).
     Loader(std::string conninfo, std::string publication, int jobs, const ChangeLog& log,
            size_t client_queue_bytes, std::chrono::milliseconds stall_limit,
-           std::function<void()> wake);
+           std::function<void(size_t shard)> wake);
     ~Loader(); // stops the threads (jobs in progress are abandoned)
 
     void submit(LoadJob job);
@@ -92,7 +94,8 @@ public:
     void cancel(uint64_t session_id, const std::string& subscription_id);
     // Jobs waiting, over every connection.
     size_t queued() const;
-    std::vector<LoadResult> take_results();
+    // The results for the hub of one shard.
+    std::vector<LoadResult> take_results(size_t shard);
 
 private:
     void run();
@@ -111,7 +114,7 @@ private:
     const ChangeLog& m_log;
     size_t m_client_queue_bytes;
     std::chrono::milliseconds m_stall_limit;
-    std::function<void()> m_wake;
+    std::function<void(size_t)> m_wake;
 
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;
@@ -119,7 +122,7 @@ private:
     std::deque<uint64_t> m_turns;                     // sessions with jobs, in turn order
     std::set<uint64_t> m_running;                     // sessions with a job running
     size_t m_queued = 0;
-    std::vector<LoadResult> m_results;
+    std::vector<std::vector<LoadResult>> m_results; // per shard
     bool m_stop = false;
     std::vector<std::thread> m_threads;
 };

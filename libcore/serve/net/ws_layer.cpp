@@ -16,6 +16,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
+#include <unistd.h>
 #include <unordered_set>
 
 namespace pgsync::serve {
@@ -98,15 +99,38 @@ struct WsLayer::Impl {
     std::atomic<lws_context*> wake_context{nullptr}; // read by other threads
     std::atomic<bool> wake_pending{false}; // one cancel per service loop, however many callers
     std::mutex wake_mutex;
-    int bound_port = 0;
+    std::vector<int> adopting; // accepted connections handed over, under wake_mutex
+    lws_vhost* vhost = nullptr;
     std::optional<JwtVerifier> jwt;
     OriginPolicy origin_policy;
     lws_retry_bo_t idle_policy{};
     lws_http_mount static_mount{};
-    uint64_t next_session_id = 1;
     std::unordered_set<Session*> sessions;
     // Who an upgrade request is, from the filter callback until the connection is established.
     std::unordered_map<lws*, std::pair<Endpoint, Principal>> pending;
+    size_t counted = 0; // sessions and pending as last added to options.shared->connections
+
+    // Keeps the server-wide connection count in step with this shard's sessions and pending.
+    void recount() {
+        const size_t now = sessions.size() + pending.size();
+        if (now > counted)
+            options.shared->connections += now - counted;
+        else
+            options.shared->connections -= counted - now;
+        counted = now;
+    }
+
+    // On this shard's thread: the connections the listener handed over become lws's.
+    void adopt_handed_over() {
+        std::vector<int> fds;
+        {
+            std::lock_guard lock(wake_mutex);
+            fds.swap(adopting);
+        }
+        for (int fd : fds)
+            if (!lws_adopt_socket_vhost(vhost, fd)) // lws closed fd
+                log::warning("libwebsockets could not take a new connection");
+    }
     struct Tick { // standard layout, so lws_container_of can find the Impl from the timer
         lws_sorted_usec_list_t sul;
         Impl* impl;
@@ -159,7 +183,7 @@ struct WsLayer::Impl {
         if (const char* refused = refuse_origin(origin_policy, header(wsi, WSI_TOKEN_ORIGIN),
                                                 header(wsi, WSI_TOKEN_HOST)))
             return refuse(wsi, 403, refused);
-        if (sessions.size() + pending.size() >= options.max_clients)
+        if (options.shared->connections.load() >= options.max_clients)
             return refuse(wsi, 503, "too many clients; retry later");
         Principal principal;
         if (!options.insecure) {
@@ -200,6 +224,7 @@ struct WsLayer::Impl {
                                   "\": use 1 to 64 letters, digits, '_', '-' or '.'");
         }
         pending[wsi] = {endpoint, std::move(principal)};
+        recount();
         return 0;
     }
 
@@ -213,7 +238,7 @@ struct WsLayer::Impl {
     void on_established(lws* wsi, Connection& connection) {
         auto it = pending.find(wsi);
         auto session = std::make_unique<Session>();
-        session->id = next_session_id++;
+        session->id = options.shared->next_session_id++;
         session->transport = wsi;
         session->insecure = options.insecure;
         if (it != pending.end()) {
@@ -224,6 +249,7 @@ struct WsLayer::Impl {
         if (session->endpoint == Endpoint::Raw) session->consumer = query_arg(wsi, "consumer");
         connection.session = session.release();
         sessions.insert(connection.session);
+        recount();
         hub->on_open(*connection.session);
         if (connection.session->endpoint == Endpoint::Raw)
             hub->start_raw(*connection.session, query_arg(wsi, "offset"));
@@ -318,6 +344,7 @@ struct WsLayer::Impl {
             delete session;
             connection.session = nullptr;
         }
+        recount();
     }
 
     void on_timer(lws* wsi, Connection& connection) {
@@ -366,9 +393,11 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         impl->pending.erase(wsi);
+        impl->recount();
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         impl->wake_pending = false;
+        impl->adopt_handed_over();
         if (impl->options.on_wake) impl->options.on_wake();
         return 0;
     default:
@@ -414,8 +443,8 @@ void WsLayer::start(const WsLayerOptions& options, Hub& hub) {
     lws_set_log_level(log::level() >= log::Level::Debug ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR,
                       lws_log);
     lws_context_creation_info info{};
-    info.port = options.port;
-    info.iface = options.host.empty() ? nullptr : options.host.c_str();
+    // The Listener accepts; this context serves only what it is handed (adopt).
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = kProtocols;
     info.user = &impl;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
@@ -428,8 +457,6 @@ void WsLayer::start(const WsLayerOptions& options, Hub& hub) {
         info.options |= LWS_SERVER_OPTION_LIBEV;
         info.foreign_loops = foreign_loops;
     }
-    if (options.host.find(':') == std::string::npos && options.host != "localhost")
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.count_threads = 1;
     info.fd_limit_per_thread = 0;
     info.timeout_secs = 20;
@@ -455,28 +482,26 @@ void WsLayer::start(const WsLayerOptions& options, Hub& hub) {
         info.foreign_loops = nullptr;
         impl.context = lws_create_context(&info);
     }
-    if (!impl.context)
-        throw Error("could not listen on " + options.host + ":" + std::to_string(options.port),
-                    "Check that the address is local and the port is free (another "
-                    "pgsync-serve?).");
-    lws_vhost* vhost = lws_get_vhost_by_name(impl.context, "default");
-    impl.bound_port = vhost ? lws_get_vhost_listen_port(vhost) : 0;
-    if (impl.bound_port <= 0) {
-        // lws logs a failed bind and goes on without a listener: never claim to listen then.
-        lws_context_destroy(impl.context);
+    impl.vhost = impl.context ? lws_get_vhost_by_name(impl.context, "default") : nullptr;
+    if (!impl.vhost) {
+        if (impl.context) lws_context_destroy(impl.context);
         impl.context = nullptr;
-        throw Error("could not listen on " + options.host + ":" + std::to_string(options.port),
-                    "Check that the address is this machine's and the port is free (another "
-                    "pgsync-serve?).");
+        throw Error("could not start libwebsockets", "Run with -v to see its log.");
     }
     lws_sul_schedule(impl.context, 0, &impl.tick_timer.sul, Impl::tick, 250 * LWS_US_PER_MS);
     impl.wake_context = impl.context;
 }
 
-std::string WsLayer::bound_address() const {
-    const std::string& host = m_impl->options.host;
-    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-           std::to_string(m_impl->bound_port);
+void WsLayer::adopt(int fd) {
+    Impl& impl = *m_impl;
+    std::lock_guard lock(impl.wake_mutex);
+    lws_context* context = impl.wake_context.load();
+    if (!context) {
+        close(fd); // stopping
+        return;
+    }
+    impl.adopting.push_back(fd);
+    if (!impl.wake_pending.exchange(true)) lws_cancel_service(context);
 }
 
 void WsLayer::run() {
@@ -510,6 +535,9 @@ void WsLayer::close_all(int code, const std::string& reason) {
 void WsLayer::stop() {
     std::lock_guard lock(m_impl->wake_mutex); // no other thread wakes a context being destroyed
     m_impl->wake_context = nullptr;
+    for (int fd : m_impl->adopting)
+        close(fd);
+    m_impl->adopting.clear();
     if (m_impl->context) {
         lws_context_destroy(m_impl->context);
         m_impl->context = nullptr;

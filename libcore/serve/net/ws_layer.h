@@ -1,13 +1,16 @@
-// WsLayer: the libwebsockets side of pgsync-serve. Accepts HTTP (/v1/health, /metrics) and
-// WebSocket upgrades (/v1/ws with a JWT, /v1/stream with an API key), refusing bad credentials
-// with 401 before the upgrade; turns socket events into Hub calls and writes each session's queue
-// as the socket accepts it. Everything runs on the thread that calls run().
+// WsLayer: the libwebsockets side of one event-loop shard of pgsync-serve. Serves the connections
+// the Listener hands it: HTTP (/v1/health, /metrics, /app/) and WebSocket upgrades (/v1/ws with a
+// JWT, /v1/stream with an API key), refusing bad credentials with 401 before the upgrade; turns
+// socket events into calls on the shard's Hub and writes each session's queue as the socket
+// accepts it. Everything but adopt() and wake_from_other_thread() runs on the thread that calls
+// run(); shards share only LayerShared.
 #pragma once
 
 #include "serve/access/auth.h"
 #include "serve/access/origin.h"
 #include "serve/metrics.h"
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,9 +21,15 @@ namespace pgsync::serve {
 class Hub;
 struct Session;
 
+// What the shards' layers share: the connection count --max-clients caps, and session ids that
+// are unique over the server (the loader keys its queues by them).
+struct LayerShared {
+    std::atomic<size_t> connections{0}; // upgrading or upgraded, over every shard
+    std::atomic<uint64_t> next_session_id{1};
+};
+
 struct WsLayerOptions {
-    std::string host;
-    int port = 0;
+    LayerShared* shared = nullptr;
     std::string jwt_secret;
     std::string api_key;
     bool insecure = false;
@@ -31,7 +40,7 @@ struct WsLayerOptions {
     size_t max_frame_bytes = 64 * 1024;
     std::function<bool()> health;      // true once streaming
     std::function<void()> on_wake;     // another thread called wake_from_other_thread()
-    std::function<void()> on_tick;     // every 250 ms
+    std::function<void()> on_tick;     // every 250 ms (may be empty)
     std::function<bool()> should_stop; // checked every tick
 };
 
@@ -40,10 +49,11 @@ public:
     explicit WsLayer(Metrics& metrics);
     ~WsLayer();
 
-    // Creates the context and listens; throws pgsync::Error when the address cannot be bound.
+    // Creates the context (no listening socket of its own: see adopt); throws pgsync::Error.
     void start(const WsLayerOptions& options, Hub& hub);
-    std::string bound_address() const;
-    void run();
+    // From any thread: serve the accepted connection fd from now on (closed when stopping).
+    void adopt(int fd);
+    void run(); // until should_stop
     // Closes every client with code and reason, serving the loop until they are gone (or 2 s).
     void close_all(int code, const std::string& reason);
     void stop();

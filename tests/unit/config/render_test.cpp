@@ -70,6 +70,7 @@ serve:
   client_timeout: 30   # default
   max_clients: 20000   # default
   load_jobs: 2   # default
+  threads: 0   # default, one per CPU
   auth:
     jwt_secret_env: PGSYNC_RENDER_TEST_SET   # (set)
     api_key_env: PGSYNC_RENDER_TEST_UNSET   # (not set)

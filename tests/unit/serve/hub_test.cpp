@@ -91,7 +91,7 @@ struct World {
         hub_options.storage_dir = dir;
         // No initial load here: a loader that never reaches a database is enough for catch-up.
         loader = std::make_unique<Loader>(conninfo, "pub", 1, *log, 4u << 20,
-                                          std::chrono::seconds(30), [] {});
+                                          std::chrono::seconds(30), [](size_t) {});
         hub = std::make_unique<Hub>(
             hub_options, *log, *loader, metrics,
             [] { return std::vector<TableSchema>{messages()}; }, [](Session&) {});
@@ -129,7 +129,7 @@ struct World {
         std::vector<json> frames;
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
         while (std::chrono::steady_clock::now() < deadline) {
-            auto results = loader->take_results();
+            auto results = loader->take_results(0);
             hub->on_load_results(std::move(results));
             hub->pump(1024);
             for (auto& frame : drain())
