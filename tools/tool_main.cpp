@@ -10,8 +10,8 @@
 
 namespace pgsync::tool {
 
-volatile std::sig_atomic_t g_stop_requested = 0;
-volatile std::sig_atomic_t g_reopen_requested = 0;
+StopFlag g_stop_requested{0};
+StopFlag g_reopen_requested{0};
 
 namespace {
 std::string g_program;

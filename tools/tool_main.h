@@ -3,6 +3,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include "util/stop_flag.h"
+
 #include <csignal>
 #include <functional>
 #include <string>
@@ -10,10 +12,10 @@
 namespace pgsync::tool {
 
 // Set by SIGINT/SIGTERM (the handlers only set it); long-running loops poll it and stop cleanly.
-extern volatile std::sig_atomic_t g_stop_requested;
+extern StopFlag g_stop_requested;
 void install_stop_signals();
 // Set by SIGHUP once install_reopen_signal() ran: reopen the output file (log rotation).
-extern volatile std::sig_atomic_t g_reopen_requested;
+extern StopFlag g_reopen_requested;
 void install_reopen_signal();
 
 // Flags every tool shares: -v/--verbose, -q/--quiet, --log-format, --version.

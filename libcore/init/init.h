@@ -4,6 +4,8 @@
 
 #include "util/output_sink.h"
 
+#include "util/stop_flag.h"
+
 #include <csignal>
 #include <string>
 #include <vector>
@@ -21,7 +23,7 @@ struct InitOptions {
     bool if_not_exists = false;
     bool drop = false;
     double create_timeout_seconds = 60;
-    const volatile std::sig_atomic_t* stop = nullptr; // set by SIGINT/SIGTERM
+    const StopFlag* stop = nullptr; // set by SIGINT/SIGTERM
 };
 
 // Runs the whole job, writing the one JSON line to `out`. Throws pgsync::Error on failure.

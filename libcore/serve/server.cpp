@@ -20,6 +20,7 @@
 #include "util/log.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <sched.h>
 #include <atomic>
 #include <chrono>
@@ -168,7 +169,7 @@ void run_server(const ServeOptions& options) {
 
     // The ingest: the replication loop of pgsync-stream, writing native records into the log,
     // which it confirms to the server only once fsynced.
-    volatile std::sig_atomic_t ingest_stop = 0;
+    StopFlag ingest_stop{0};
     std::exception_ptr ingest_error;
     std::atomic<bool> ingest_done{false};
     stream::StreamOptions stream_options;
@@ -181,6 +182,7 @@ void run_server(const ServeOptions& options) {
     stream_options.stop = &ingest_stop;
     stream_options.before_confirm = [&](Lsn lsn) { mark.write(lsn); };
     std::thread ingest([&] {
+        pthread_setname_np(pthread_self(), "pgsync-ingest"); // as top -H and gdb show it
         try {
             stream::run_stream(stream_options, log->writer());
         } catch (...) {
@@ -193,7 +195,7 @@ void run_server(const ServeOptions& options) {
     // joined before what it uses goes away.
     struct JoinIngest {
         std::thread& thread;
-        volatile std::sig_atomic_t& stop;
+        StopFlag& stop;
         ~JoinIngest() {
             stop = 1;
             if (thread.joinable()) thread.join();
@@ -269,7 +271,10 @@ void run_server(const ServeOptions& options) {
     };
     std::vector<std::thread> loops;
     for (size_t i = 1; i < shard_count; ++i)
-        loops.emplace_back([&, i] { run_shard(*shards[i]); });
+        loops.emplace_back([&, i] {
+            pthread_setname_np(pthread_self(), ("pgsync-loop-" + std::to_string(i)).c_str());
+            run_shard(*shards[i]);
+        });
     run_shard(*shards[0]);
     for (auto& loop : loops)
         loop.join();

@@ -6,6 +6,8 @@
 #include "config/config.h"
 
 #include <chrono>
+#include "util/stop_flag.h"
+
 #include <csignal>
 #include <cstdint>
 #include <string>
@@ -36,7 +38,7 @@ struct ServeOptions {
     std::vector<std::string> allow_origins; // web pages allowed to connect (serve/access/origin.h)
     std::string static_dir;                 // files served at /app/ (the example pages)
     int idle_timeout_seconds = 0;           // ping idle clients, close unresponsive ones; 0: off
-    const volatile std::sig_atomic_t* stop = nullptr;
+    const StopFlag* stop = nullptr;
 };
 
 // The CPUs this process may run on (its affinity mask, e.g. under taskset): the default --threads.

@@ -34,7 +34,7 @@ struct Shared {
     OutputSink& out;
     Progress& progress;
     std::vector<std::unique_ptr<Progress::Table>>& counters;
-    const volatile std::sig_atomic_t* stop;
+    const StopFlag* stop;
     std::atomic<size_t> next_item{0};
     std::atomic<bool> failed{false};
     std::mutex error_mutex{};

@@ -5,6 +5,8 @@
 #include "snapshot/init_line.h"
 #include "util/output_sink.h"
 
+#include "util/stop_flag.h"
+
 #include <csignal>
 #include <functional>
 #include <map>
@@ -23,7 +25,7 @@ struct SnapshotOptions {
     bool progress = false;
     std::optional<InitLine> init;       // from pgsync-init, when piped
     std::function<void()> release_init; // called once every worker has imported the snapshot
-    const volatile std::sig_atomic_t* stop = nullptr;
+    const StopFlag* stop = nullptr;
 };
 
 struct SnapshotResult {

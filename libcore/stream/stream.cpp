@@ -267,7 +267,7 @@ void Runner::collect_acks(bool ack_mode) {
 
 void Runner::check_reopen() {
     if (m_options.reopen && *m_options.reopen) {
-        *const_cast<volatile std::sig_atomic_t*>(m_options.reopen) = 0;
+        const_cast<StopFlag*>(m_options.reopen)->store(0);
         m_writer.request_reopen();
     }
 }

@@ -5,6 +5,8 @@
 #include "util/chunk_sink.h"
 #include "util/lsn.h"
 
+#include "util/stop_flag.h"
+
 #include <csignal>
 #include <cstdint>
 #include <functional>
@@ -34,8 +36,8 @@ struct StreamOptions {
     // Called with a position before it is first confirmed to the server, so a caller can record
     // it durably first (pgsync-serve notices a slot moved by someone else this way, F4).
     std::function<void(Lsn)> before_confirm;
-    const volatile std::sig_atomic_t* stop = nullptr;   // SIGINT/SIGTERM
-    const volatile std::sig_atomic_t* reopen = nullptr; // SIGHUP: reopen -o FILE
+    const StopFlag* stop = nullptr;   // SIGINT/SIGTERM
+    const StopFlag* reopen = nullptr; // SIGHUP: reopen -o FILE
 };
 
 enum class StreamEnd { EndposReached, Stopped };

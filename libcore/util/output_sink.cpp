@@ -84,7 +84,7 @@ bool OutputSink::is_pipe() const {
 }
 
 OutputSink::WaitResult OutputSink::wait_reader_closed(double timeout_seconds,
-                                                      const volatile std::sig_atomic_t* stop) {
+                                                      const StopFlag* stop) {
     using clock = std::chrono::steady_clock;
     const bool pipe = is_pipe();
     const auto deadline = clock::now() + std::chrono::milliseconds(int64_t(timeout_seconds * 1000));

@@ -4,6 +4,8 @@
 
 #include "util/chunk_sink.h"
 
+#include "util/stop_flag.h"
+
 #include <csignal>
 #include <mutex>
 #include <string>
@@ -35,7 +37,7 @@ public:
     enum class WaitResult { ReaderClosed, TimedOut, Stopped };
     // For a pipe: waits until its reader closes it, timeout_seconds pass (<= 0: no limit), or
     // *stop becomes non-zero. Not a pipe: waits only for the timeout or the stop flag.
-    WaitResult wait_reader_closed(double timeout_seconds, const volatile std::sig_atomic_t* stop);
+    WaitResult wait_reader_closed(double timeout_seconds, const StopFlag* stop);
 
     bool is_pipe() const;
     const std::string& name() const { return m_name; }

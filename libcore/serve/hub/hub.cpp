@@ -105,7 +105,7 @@ void Hub::Impl::enqueue(Session& session, std::initializer_list<std::string_view
     }
     size_t bytes = session.output.append(parts, mark);
     *session.shared_queued_bytes = session.output.bytes();
-    metrics.queue_bytes += bytes;
+    queue_delta += int64_t(bytes);
     if (session.output.bytes() > options.client_queue_bytes) {
         // Past the cap, live subscriptions stop taking frames from the dispatcher and read
         // the log at the client's pace instead (the log is the buffer, F1); a client that
@@ -127,11 +127,11 @@ void Hub::Impl::retract_up_to_date(Subscription& sub) {
     Session& session = *sub.session;
     const size_t removed = session.output.retract_up_to_date(&sub);
     *session.shared_queued_bytes = session.output.bytes();
-    metrics.queue_bytes -= std::min<uint64_t>(metrics.queue_bytes, removed);
+    queue_delta -= int64_t(removed);
 }
 
 void Hub::Impl::clear_queue(Session& session) {
-    metrics.queue_bytes -= std::min<uint64_t>(metrics.queue_bytes, session.output.clear());
+    queue_delta -= int64_t(session.output.clear());
     *session.shared_queued_bytes = session.output.bytes(); // a frame already begun stays
 }
 
@@ -153,7 +153,7 @@ void Hub::Impl::drop_slow(Session& session) {
     const size_t bytes =
         session.output.append({std::string_view(frame.data).substr(kFrameHeadroom)}, {});
     *session.shared_queued_bytes = session.output.bytes();
-    metrics.queue_bytes += bytes;
+    queue_delta += int64_t(bytes);
     demote(session);
     dropping.push_back(&session); // its subscriptions go once the current dispatch is done
     session.close_code = 4008;
@@ -505,17 +505,18 @@ void Hub::close(Session& session, int close_code, std::string reason, std::strin
     m_impl->wake(session);
 }
 
-void Hub::on_written(Session& session, size_t bytes, const FrameMark* mark) {
-    if (bytes) {
-        *session.shared_queued_bytes = session.output.bytes();
-        m_impl->metrics.queue_bytes -= std::min<uint64_t>(m_impl->metrics.queue_bytes, bytes);
+void Hub::on_frame_written(const FrameMark& mark) {
+    if (mark.subscription && mark.has_offset) {
+        mark.subscription->delivered = mark.offset;
+        mark.subscription->delivered_any = true;
     }
-    if (!mark) return;
-    ++m_impl->metrics.frames_sent_total;
-    if (mark->subscription && mark->has_offset) {
-        mark->subscription->delivered = mark->offset;
-        mark->subscription->delivered_any = true;
-    }
+}
+
+void Hub::on_written(Session& session, size_t bytes, size_t frames) {
+    *session.shared_queued_bytes = session.output.bytes();
+    m_impl->queue_delta -= int64_t(bytes);
+    m_impl->publish_queue_bytes();
+    if (frames) m_impl->metrics.frames_sent_total += frames;
 }
 
 } // namespace pgsync::serve

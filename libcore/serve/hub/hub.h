@@ -80,9 +80,10 @@ public:
     // past both it and the log's end was never given out, and is refused as bad-offset. Any
     // thread.
     void set_server_wal(Lsn lsn);
-    // The layer wrote bytes of the session's output and consumed them from it (bytes, mark null),
-    // or finished writing the frame of mark (bytes 0).
-    void on_written(Session& session, size_t bytes, const FrameMark* mark);
+    // The layer finished writing the frame of mark (its subscription's delivered offset moves).
+    static void on_frame_written(const FrameMark& mark);
+    // The layer wrote bytes of the session's output, frames of them whole, and consumed them.
+    void on_written(Session& session, size_t bytes, size_t frames);
 
 private:
     void handle_text(Session& session, std::string_view text);

@@ -37,7 +37,7 @@ void Hub::Impl::deliver_change(Subscription& sub, LogOffset offset, std::string_
 }
 
 void Hub::Impl::dispatch_row(const LogRecord& record) {
-    ++metrics.changes_total;
+    if (options.shard == 0) ++metrics.changes_total; // every hub sees every change: count once
     TableState* state = find_table(scanned.schema_token, scanned.table_token);
     if (!state || state->shapes.empty()) return;
     if (!read_row(*state->schema, scanned, row)) {
@@ -241,14 +241,16 @@ void Hub::Impl::demote(Session& session) {
 }
 
 void Hub::Impl::finish() {
+    // Both lists hold open sessions only: on_close takes a closing one off them.
     std::vector<Session*> sessions_to_drop;
     sessions_to_drop.swap(dropping);
     for (Session* session : sessions_to_drop)
-        if (sessions.count(session->id)) remove_all_subscriptions(*session);
-    std::vector<Session*> to_wake;
+        remove_all_subscriptions(*session);
     to_wake.swap(dirty);
     for (Session* session : to_wake)
-        if (sessions.count(session->id)) wake(*session);
+        wake(*session);
+    to_wake.clear();
+    publish_queue_bytes();
 }
 
 void Hub::Impl::expire_all_live() {

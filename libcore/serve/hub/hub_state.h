@@ -44,6 +44,7 @@ struct Hub::Impl {
     std::vector<Subscription*> raw_live;
     std::vector<Subscription*> touched;
     std::vector<Session*> dirty;    // sessions with frames to write after this dispatch
+    std::vector<Session*> to_wake;  // dirty, taken by finish (kept: no allocation per slice)
     std::vector<Session*> dropping; // dropped clients whose subscriptions go after dispatch
     std::vector<Subscription*> live_scratch;   // a copy of a live list, walked while it may change
     std::unique_ptr<ChangeLog::Reader> reader; // the dispatcher's position in the log
@@ -72,6 +73,13 @@ struct Hub::Impl {
     // commit sends one for both).
     void retract_up_to_date(Subscription& sub);
     void clear_queue(Session& session);
+    // Bytes queued (+) and written or dropped (-) since the last publish_queue_bytes: the shared
+    // gauge takes one atomic add per slice or write, not one per frame.
+    int64_t queue_delta = 0;
+    void publish_queue_bytes() {
+        if (queue_delta) metrics.queue_bytes += uint64_t(queue_delta); // modulo 2^64: adds < 0 too
+        queue_delta = 0;
+    }
 
     // F1: a client past its cap loses what is queued (never memory without bound, never slowing
     // others) and learns, per subscription, the last offset it got so it can resume from there.

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <libpq-fe.h>
+#include <pthread.h>
 
 namespace pgsync::serve {
 
@@ -35,7 +36,10 @@ Loader::Loader(std::string conninfo, std::string publication, int jobs, const Ch
       m_client_queue_bytes(client_queue_bytes), m_stall_limit(stall_limit),
       m_wake(std::move(wake)) {
     for (int i = 0; i < std::max(1, jobs); ++i)
-        m_threads.emplace_back([this] { run(); });
+        m_threads.emplace_back([this] {
+            pthread_setname_np(pthread_self(), "pgsync-load");
+            run();
+        });
 }
 
 Loader::~Loader() {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,7 +71,10 @@ Listener::~Listener() {
 
 void Listener::start(std::function<void(int fd)> hand_off) {
     m_hand_off = std::move(hand_off);
-    m_thread = std::thread([this] { accept_loop(); });
+    m_thread = std::thread([this] {
+        pthread_setname_np(pthread_self(), "pgsync-accept");
+        accept_loop();
+    });
 }
 
 void Listener::stop() {

@@ -315,10 +315,15 @@ struct WsLayer::Impl {
             // its last progress.
             if (session->close_code)
                 lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, kCloseGraceSeconds);
-            output.consumed(span.size(),
-                            [&](const FrameMark& mark) { hub->on_written(*session, 0, &mark); });
-            hub->on_written(*session, span.size(), nullptr);
-            if (lws_send_pipe_choked(wsi)) break;
+            size_t frames = 0;
+            output.consumed(span.size(), [&](const FrameMark& mark) {
+                Hub::on_frame_written(mark);
+                ++frames;
+            });
+            hub->on_written(*session, span.size(), frames);
+            // What the socket did not take, lws keeps and writes when it can; until then nothing
+            // more may be written. (lws_send_pipe_choked would ask with a poll(2) per write.)
+            if (lws_partial_buffered(wsi)) break;
         }
         if (!output.empty()) {
             session->wake_requested = true;
@@ -553,8 +558,8 @@ void WsLayer::wake(Session& session) {
     auto* wsi = static_cast<lws*>(session.transport);
     // Write now when the socket can take it: asking for a writable callback costs two epoll_ctl
     // calls and a loop pass per client, which at 10,000 clients was much of the server's time.
-    // A closing session, or a full socket, goes through the callback.
-    if (session.close_code || lws_send_pipe_choked(wsi)) {
+    // A closing session, or a socket lws still holds unsent bytes for, goes through the callback.
+    if (session.close_code || lws_partial_buffered(wsi)) {
         if (session.close_code)
             lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, kCloseGraceSeconds);
         lws_callback_on_writable(wsi);

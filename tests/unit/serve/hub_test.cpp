@@ -118,9 +118,12 @@ struct World {
             std::string_view span = session.output.next(std::string_view::npos);
             for (const std::string& payload : test::server_text_payloads(span))
                 out.push_back(json::parse(payload));
-            session.output.consumed(span.size(),
-                                    [&](const FrameMark& m) { hub->on_written(session, 0, &m); });
-            hub->on_written(session, span.size(), nullptr);
+            size_t frames = 0;
+            session.output.consumed(span.size(), [&](const FrameMark& m) {
+                Hub::on_frame_written(m);
+                ++frames;
+            });
+            hub->on_written(session, span.size(), frames);
         }
         return out;
     }
