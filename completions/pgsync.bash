@@ -29,7 +29,7 @@ _pgsync_options() {
         pgsync-serve)
             echo "$common -S --slot -P --publication --listen --storage-dir" \
                  "--jwt-secret-env --api-key-env --insecure --retain-bytes --retain-age" \
-                 "--client-queue-bytes --client-timeout --segment-bytes --max-clients --load-jobs --ready-file --allow-origin --static-dir --idle-timeout" ;;
+                 "--client-queue-bytes --client-timeout --segment-bytes --max-clients --load-jobs --threads --ready-file --allow-origin --static-dir --idle-timeout" ;;
     esac
 }
 
@@ -51,7 +51,7 @@ _pgsync_argument() {
         -d | --dbname | -S | --slot | -P | --publication | -t | --table | -j | --jobs | \
             --hold-timeout | --create-timeout | --start | -E | --endpos | -s | \
             --status-interval | --listen | --retain-bytes | --retain-age | \
-            --client-queue-bytes | --client-timeout | --segment-bytes | --max-clients | --load-jobs | \
+            --client-queue-bytes | --client-timeout | --segment-bytes | --max-clients | --load-jobs | --threads | \
             --allow-origin | --idle-timeout) echo none ;;
     esac
 }

@@ -85,6 +85,7 @@ complete -c pgsync-serve -l client-timeout -x -d 'Seconds a client may leave its
 complete -c pgsync-serve -l segment-bytes -x -d 'Log segment size (default 64MB)'
 complete -c pgsync-serve -l max-clients -x -d 'Most WebSocket connections at once (default 20000)'
 complete -c pgsync-serve -l load-jobs -x -d 'Database connections for initial loads (default 2)'
+complete -c pgsync-serve -l threads -x -d 'Event-loop threads serving the connections (default 0: one per CPU)'
 complete -c pgsync-serve -l ready-file -r -F -d 'Write the bound host:port here once listening'
 complete -c pgsync-serve -l allow-origin -x -d 'A web page origin allowed to connect (repeatable)'
 complete -c pgsync-serve -l static-dir -x -a '(__fish_complete_directories)' -d 'Serve the files of DIR at /app/'
