@@ -344,6 +344,7 @@ LoadJob Hub::Impl::make_job(Session& session, Subscription& sub) {
     job.queued_bytes = session.shared_queued_bytes;
     job.in_flight = session.in_flight;
     job.gone = session.gone;
+    job.parked = session.catch_up_parked;
     job.cancelled = sub.cancelled;
     return job;
 }
@@ -517,6 +518,10 @@ void Hub::on_written(Session& session, size_t bytes, size_t frames) {
     m_impl->queue_delta -= int64_t(bytes);
     m_impl->publish_queue_bytes();
     if (frames) m_impl->metrics.frames_sent_total += frames;
+    // A catch-up that stepped aside for this client goes on once it has read most of its queue.
+    if (session.catch_up_parked->load(std::memory_order_relaxed) &&
+        session.output.bytes() + session.in_flight->load() <= m_impl->options.client_queue_bytes / 4)
+        m_impl->loader.unpark(session.id);
 }
 
 } // namespace pgsync::serve

@@ -21,7 +21,7 @@ namespace pgsync::serve {
 namespace {
 constexpr size_t kBatchBytes = 256 * 1024;
 // How long a catch-up whose client's queue is full steps aside before it looks again.
-constexpr auto kPacingDelay = std::chrono::milliseconds(10);
+constexpr auto kPacingDelay = std::chrono::milliseconds(250);
 } // namespace
 
 struct LoaderWorker {
@@ -55,10 +55,37 @@ Loader::~Loader() {
 void Loader::submit(LoadJob job) {
     {
         std::lock_guard lock(m_mutex);
-        auto& queue = m_queues[job.session_id];
-        if (queue.empty()) m_turns.push_back(job.session_id);
+        const uint64_t session = job.session_id;
+        auto& queue = m_queues[session];
         queue.push_back(std::move(job));
         ++m_queued;
+        if (queue.size() == 1 && !m_running.count(session))
+            schedule(session, std::chrono::steady_clock::now());
+    }
+    m_cv.notify_one();
+}
+
+void Loader::schedule(uint64_t session, std::chrono::steady_clock::time_point now) {
+    auto it = m_queues.find(session);
+    if (it == m_queues.end() || it->second.empty()) return;
+    const auto when = it->second.front().not_before;
+    if (when > now)
+        m_waiting.push({when, session});
+    else
+        m_turns.push_back(session);
+}
+
+void Loader::unpark(uint64_t session_id) {
+    {
+        std::lock_guard lock(m_mutex);
+        auto it = m_queues.find(session_id);
+        if (it == m_queues.end() || it->second.empty()) return;
+        LoadJob& front = it->second.front();
+        if (front.parked) *front.parked = false;
+        const auto now = std::chrono::steady_clock::now();
+        if (front.not_before <= now) return; // already due: filed in m_turns, or running
+        front.not_before = now;
+        if (!m_running.count(session_id)) m_turns.push_back(session_id);
     }
     m_cv.notify_one();
 }
@@ -72,19 +99,11 @@ void Loader::cancel(uint64_t session_id, const std::string& subscription_id) {
     std::erase_if(queue,
                   [&](const LoadJob& job) { return job.subscription_id == subscription_id; });
     m_queued -= before - queue.size();
-    if (queue.empty()) {
-        m_queues.erase(it);
-        std::erase(m_turns, session_id);
-    }
-}
-
-size_t Loader::queued() const {
-    std::lock_guard lock(m_mutex);
-    return m_queued;
+    if (queue.empty()) m_queues.erase(it); // its entries in m_turns and m_waiting go stale
 }
 
 std::vector<LoadResult> Loader::take_results(size_t shard) {
-    std::lock_guard lock(m_mutex);
+    std::lock_guard lock(m_results_mutex);
     std::vector<LoadResult> out;
     if (shard < m_results.size()) out.swap(m_results[shard]);
     return out;
@@ -100,39 +119,42 @@ bool Loader::next_job(LoadJob& job) {
     for (;;) {
         if (m_stop) return false;
         const auto now = std::chrono::steady_clock::now();
-        std::optional<std::chrono::steady_clock::time_point> earliest;
-        for (size_t turn = 0; turn < m_turns.size(); ++turn) {
-            const uint64_t session = m_turns[turn];
-            if (m_running.count(session)) continue;
-            auto& queue = m_queues[session];
+        while (!m_waiting.empty() && m_waiting.top().first <= now) {
+            const uint64_t session = m_waiting.top().second;
+            m_waiting.pop();
+            auto it = m_queues.find(session);
+            // Stale unless its front job is still the one waiting for this time.
+            if (it != m_queues.end() && !it->second.empty() && !m_running.count(session) &&
+                it->second.front().not_before <= now)
+                m_turns.push_back(session);
+        }
+        while (!m_turns.empty()) {
+            const uint64_t session = m_turns.front();
+            m_turns.pop_front();
+            auto it = m_queues.find(session);
+            if (it == m_queues.end() || m_running.count(session)) continue; // stale
+            auto& queue = it->second;
             while (!queue.empty() && ended(queue.front())) {
                 queue.pop_front();
                 --m_queued;
             }
             if (queue.empty()) {
-                m_queues.erase(session);
-                m_turns.erase(m_turns.begin() + long(turn));
-                --turn;
+                m_queues.erase(it);
                 continue;
             }
-            if (queue.front().not_before > now) {
-                if (!earliest || queue.front().not_before < *earliest)
-                    earliest = queue.front().not_before;
+            if (queue.front().not_before > now) { // parked again meanwhile
+                m_waiting.push({queue.front().not_before, session});
                 continue;
             }
             job = std::move(queue.front());
             queue.pop_front();
             --m_queued;
-            m_turns.erase(m_turns.begin() + long(turn));
-            if (queue.empty())
-                m_queues.erase(session);
-            else
-                m_turns.push_back(session); // its next job waits for everyone else's turn
-            m_running.insert(session);
+            if (queue.empty()) m_queues.erase(it);
+            m_running.insert(session); // its next job is filed when this one ends (run)
             return true;
         }
-        if (earliest)
-            m_cv.wait_until(lock, *earliest);
+        if (!m_waiting.empty())
+            m_cv.wait_until(lock, m_waiting.top().first);
         else
             m_cv.wait(lock);
     }
@@ -148,6 +170,7 @@ void Loader::run() {
         {
             std::lock_guard lock(m_mutex);
             m_running.erase(session);
+            schedule(session, std::chrono::steady_clock::now()); // its next job, if any
         }
         m_cv.notify_all(); // that session's next job may run now
     }
@@ -201,7 +224,7 @@ bool Loader::deliver(LoadJob& job, LoadResult&& result) {
     if (job.in_flight) *job.in_flight += result.bytes;
     const bool go_on = result.status == LoadResult::Status::More;
     {
-        std::lock_guard lock(m_mutex);
+        std::lock_guard lock(m_results_mutex);
         if (m_results.size() <= job.shard) m_results.resize(job.shard + 1);
         m_results[job.shard].push_back(std::move(result));
     }
@@ -394,7 +417,10 @@ void Loader::catch_up(LoadJob& job) {
         next.after = reached;
         next.after_at_boundary = at_boundary;
         next.touched = touched;
+        // Parked until the hub sees the client read (unpark), or the delay passes: the stall limit
+        // is checked then.
         next.not_before = now + kPacingDelay;
+        if (next.parked) *next.parked = true;
         submit(std::move(next));
         return false;
     };

@@ -8,7 +8,10 @@
 // Fairness: jobs queue per connection and connections take turns, one running job per connection
 // at a time, so one connection's storm of subscriptions cannot starve another's load. A job whose
 // subscription ended is cancelled (taken off the queue, or stopped between batches). A catch-up
-// whose client's queue is full steps aside instead of holding its thread.
+// whose client's queue is full steps aside instead of holding its thread: it is parked until the
+// hub says the client read (unpark) or a fallback delay passes, and parked connections cost the
+// scheduler nothing (a timer heap, not a scan), so thousands of clients reading from the log at
+// their own pace do not slow the event loops that share this object's lock.
 #pragma once
 
 #include "changelog/change_log.h"
@@ -25,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <set>
 #include <string>
 #include <thread>
@@ -49,6 +53,7 @@ struct LoadJob {
     std::shared_ptr<std::atomic<size_t>> in_flight;    // results not yet taken by the hub
     std::shared_ptr<std::atomic<bool>> gone;           // the session closed
     std::shared_ptr<std::atomic<bool>> cancelled;      // the subscription ended or moved on
+    std::shared_ptr<std::atomic<bool>> parked; // set while a catch-up waits for the client to read
     // Pacing: not run before this; the client's queue has been full since stalled_since.
     std::chrono::steady_clock::time_point not_before{};
     std::optional<std::chrono::steady_clock::time_point> stalled_since;
@@ -92,14 +97,18 @@ public:
     // Takes the session's queued jobs of this subscription off the queue (a running one sees
     // job.cancelled, which the caller sets).
     void cancel(uint64_t session_id, const std::string& subscription_id);
+    // The session's parked catch-up may run now (its client read). Any thread.
+    void unpark(uint64_t session_id);
     // Jobs waiting, over every connection.
-    size_t queued() const;
+    size_t queued() const { return m_queued.load(); }
     // The results for the hub of one shard.
     std::vector<LoadResult> take_results(size_t shard);
 
 private:
     void run();
     bool next_job(LoadJob& job);
+    // Files session, whose front job is next to run, as ready or waiting for its time. Locked.
+    void schedule(uint64_t session, std::chrono::steady_clock::time_point now);
     void run_job(LoadJob& job, struct LoaderWorker& worker);
     bool initial_load(LoadJob& job, struct LoaderWorker& worker);
     void catch_up(LoadJob& job);
@@ -116,12 +125,18 @@ private:
     std::chrono::milliseconds m_stall_limit;
     std::function<void(size_t)> m_wake;
 
-    mutable std::mutex m_mutex;
+    mutable std::mutex m_mutex; // the queues below
     std::condition_variable m_cv;
     std::map<uint64_t, std::deque<LoadJob>> m_queues; // per session
-    std::deque<uint64_t> m_turns;                     // sessions with jobs, in turn order
-    std::set<uint64_t> m_running;                     // sessions with a job running
-    size_t m_queued = 0;
+    // Sessions whose front job may run now, in turn order, and those whose front job waits for
+    // its time (earliest first). Entries may be stale (cancelled, running, rescheduled): checked
+    // when taken.
+    std::deque<uint64_t> m_turns;
+    using Timed = std::pair<std::chrono::steady_clock::time_point, uint64_t>;
+    std::priority_queue<Timed, std::vector<Timed>, std::greater<Timed>> m_waiting;
+    std::set<uint64_t> m_running; // sessions with a job running
+    std::atomic<size_t> m_queued{0};
+    std::mutex m_results_mutex; // apart: the event loops take results without waiting on the queues
     std::vector<std::vector<LoadResult>> m_results; // per shard
     bool m_stop = false;
     std::vector<std::thread> m_threads;

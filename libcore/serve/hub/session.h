@@ -72,6 +72,8 @@ struct Session {
         std::make_shared<std::atomic<size_t>>(0);
     std::shared_ptr<std::atomic<size_t>> in_flight = std::make_shared<std::atomic<size_t>>(0);
     std::shared_ptr<std::atomic<bool>> gone = std::make_shared<std::atomic<bool>>(false);
+    // Set by the loader while a catch-up of this session waits for the client to read.
+    std::shared_ptr<std::atomic<bool>> catch_up_parked = std::make_shared<std::atomic<bool>>(false);
     bool wake_requested = false; // a writable callback is already asked for
 
     std::map<std::string, std::unique_ptr<Subscription>> subscriptions;
