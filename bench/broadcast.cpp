@@ -10,7 +10,7 @@
 //   quit                                   exit
 // The generator renders each transaction's frames once and hands them to every loop thread, which
 // appends each row's frame to its subscribers' buffers, then one up-to-date frame to each client it
-// touched, and writes each of them once.
+// touched, and writes each of them once: pgsync-serve's batching (see Loop::fan_out).
 #include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
@@ -99,12 +99,12 @@ void append_up_to_date(std::string& out, std::string_view id_json, uint64_t lsn,
 struct Connection {
     int fd = -1;
     bool upgraded = false;
-    bool touched = false;    // has frames of the transaction in hand
-    bool want_write = false; // EPOLLOUT is armed
-    uint32_t shape = 0;      // 0: not subscribed
-    uint32_t shape_slot = 0; // its index in the loop's list for that shape
-    std::string in;          // bytes received and not parsed yet
-    std::string out;         // bytes to send from `sent` on; cleared (capacity kept) when done
+    const Batch* up_to_date_of = nullptr; // touched: owes the up-to-date of this transaction
+    bool want_write = false;              // EPOLLOUT is armed
+    uint32_t shape = 0;                   // 0: not subscribed
+    uint32_t shape_slot = 0;              // its index in the loop's list for that shape
+    std::string in;                       // bytes received and not parsed yet
+    std::string out; // bytes to send from `sent` on; cleared (capacity kept) when done
     size_t sent = 0;
 };
 
@@ -147,7 +147,7 @@ private:
     bool parse(uint32_t index);
     bool upgrade(Connection& c);
     bool on_text(uint32_t index, std::string_view text);
-    void fan_out(const Batch& batch);
+    void fan_out(const std::vector<std::shared_ptr<const Batch>>& batches);
     bool flush(uint32_t index);
     void unsubscribe(Connection& c);
     void close(uint32_t index);
@@ -191,8 +191,7 @@ void Loop::take_inbox() {
     }
     for (int fd : m_taken_fds)
         add(fd);
-    for (const auto& batch : m_taken_batches)
-        fan_out(*batch);
+    fan_out(m_taken_batches);
     m_taken_fds.clear();
     m_taken_batches.clear();
 }
@@ -379,26 +378,29 @@ void Loop::unsubscribe(Connection& c) {
     c.shape = 0;
 }
 
-// The hot path: memcpy of shared frames into each subscriber's buffer, one send per client.
-void Loop::fan_out(const Batch& batch) {
-    for (const Batch::Row& row : batch.rows) {
-        if (row.shape >= m_by_shape.size()) continue;
-        std::string_view frame(batch.bytes.data() + row.at, row.size);
-        for (uint32_t index : m_by_shape[row.shape]) {
-            Connection& c = m_connections[index];
-            if (!c.touched) {
-                c.touched = true;
-                m_touched.push_back(index);
+// The hot path: memcpy of shared frames into each subscriber's buffer, then per touched client
+// one up-to-date (of the last transaction that touched it) and one send. Transactions taken in one
+// wake-up share that send, as in pgsync-serve when it is behind: it writes a session's whole queue
+// at once and takes back an up-to-date not yet written when more rows follow it
+// (OutputQueue::retract_up_to_date). Keeping up, that is one send per client per transaction.
+void Loop::fan_out(const std::vector<std::shared_ptr<const Batch>>& batches) {
+    for (const auto& batch : batches) {
+        for (const Batch::Row& row : batch->rows) {
+            if (row.shape >= m_by_shape.size()) continue;
+            std::string_view frame(batch->bytes.data() + row.at, row.size);
+            for (uint32_t index : m_by_shape[row.shape]) {
+                Connection& c = m_connections[index];
+                if (!c.up_to_date_of) m_touched.push_back(index);
+                c.up_to_date_of = batch.get();
+                c.out += frame;
             }
-            c.out += frame;
         }
     }
-    std::string_view up_to_date(batch.bytes.data() + batch.up_to_date_at,
-                                batch.bytes.size() - batch.up_to_date_at);
     for (uint32_t index : m_touched) {
         Connection& c = m_connections[index];
-        c.touched = false;
-        c.out += up_to_date;
+        const Batch& batch = *c.up_to_date_of;
+        c.up_to_date_of = nullptr;
+        c.out.append(batch.bytes, batch.up_to_date_at);
         if (!flush(index)) close(index);
     }
     m_touched.clear();
