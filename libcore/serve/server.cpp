@@ -25,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <condition_variable>
 #include <mutex>
 #include <sys/resource.h>
 #include <thread>
@@ -41,6 +42,9 @@ void raise_fd_limit() {
         setrlimit(RLIMIT_NOFILE, &limit);
     }
 }
+
+// A slice of dispatch ends after this many records or the hub's slice_budget, whichever is first.
+constexpr size_t kMaxSliceRecords = 1u << 16;
 
 // One event-loop thread's share of the server: its libwebsockets context and the hub of its
 // sessions.
@@ -203,8 +207,6 @@ void run_server(const ServeOptions& options) {
     } join_ingest{ingest, ingest_stop};
 
     std::atomic<bool> loop_failed{false};
-    auto last_tick = std::chrono::steady_clock::now();
-    pg::Connection lag_conn;
     for (size_t i = 0; i < shard_count; ++i) {
         Shard& shard = *shards[i];
         WsLayerOptions layer_options;
@@ -220,35 +222,63 @@ void run_server(const ServeOptions& options) {
         // Another thread appended to the log or finished a load batch: the hub takes both, one
         // bounded slice at a time, so sockets are served between slices of a large backlog.
         layer_options.on_wake = [&shard] {
-            if (shard.hub->service(1024)) shard.layer.wake_from_other_thread();
+            if (shard.hub->service(kMaxSliceRecords)) shard.layer.wake_from_other_thread();
         };
         layer_options.should_stop = [&] {
             return (options.stop && *options.stop) || ingest_done.load() || loop_failed.load();
         };
-        if (i == 0) // the server-wide chores, on one shard
-            layer_options.on_tick = [&] {
-                auto now = std::chrono::steady_clock::now();
-                if (now - last_tick < std::chrono::seconds(5)) return;
-                last_tick = now;
-                metrics.log_bytes = log->size_bytes();
-                log->enforce_retention(std::chrono::system_clock::now());
-                try {
-                    if (!lag_conn)
-                        lag_conn =
-                            pg::Connection::open({options.conninfo, false, "pgsync-serve", {}});
-                    pg::Result r = lag_conn.exec_params(
-                        "SELECT (pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint "
-                        "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-                        {options.slot});
-                    if (PQntuples(r.raw()) == 1 && !PQgetisnull(r.raw(), 0, 0))
-                        metrics.replication_lag_bytes = std::stoll(PQgetvalue(r.raw(), 0, 0));
-                    read_server_wal(lag_conn);
-                } catch (const std::exception&) {
-                    lag_conn.close(); // retried at the next tick
-                }
-            };
         shard.layer.start(layer_options, *shard.hub);
     }
+    // The server-wide chores, every 5 s on a thread of their own: a slow answer from the database
+    // or a retention pass must not hold up an event loop.
+    std::mutex chores_mutex;
+    std::condition_variable chores_wake;
+    bool chores_stop = false;
+    std::thread chores([&] {
+        pthread_setname_np(pthread_self(), "pgsync-chores");
+        pg::Connection lag_conn;
+        std::unique_lock lock(chores_mutex);
+        while (!chores_wake.wait_for(lock, std::chrono::seconds(5), [&] { return chores_stop; })) {
+            lock.unlock();
+            metrics.log_bytes = log->size_bytes();
+            try {
+                log->enforce_retention(std::chrono::system_clock::now());
+            } catch (const std::exception& e) {
+                log::warning(std::string("could not drop old log segments: ") + e.what());
+            }
+            try {
+                if (!lag_conn)
+                    lag_conn = pg::Connection::open({options.conninfo, false, "pgsync-serve", {}});
+                pg::Result r = lag_conn.exec_params(
+                    "SELECT (pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint "
+                    "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                    {options.slot});
+                if (PQntuples(r.raw()) == 1 && !PQgetisnull(r.raw(), 0, 0))
+                    metrics.replication_lag_bytes = std::stoll(PQgetvalue(r.raw(), 0, 0));
+                read_server_wal(lag_conn);
+            } catch (const std::exception& e) {
+                // The lag gauge only: the replication connection reports its own failures.
+                log::debug(std::string("could not read the slot's lag: ") + e.what());
+                lag_conn.close(); // retried next time
+            }
+            lock.lock();
+        }
+    });
+    struct StopChores {
+        std::mutex& mutex;
+        std::condition_variable& wake;
+        bool& stop;
+        std::thread& thread;
+        ~StopChores() {
+            {
+                std::lock_guard lock(mutex);
+                stop = true;
+            }
+            wake.notify_all();
+            thread.join();
+        }
+    } stop_chores{chores_mutex, chores_wake, chores_stop, chores};
+
     // New connections go to the shards in turn: each is served by one thread for its lifetime.
     std::atomic<size_t> next_shard{0};
     listener.start([&](int fd) { shards[next_shard++ % shard_count]->layer.adopt(fd); });

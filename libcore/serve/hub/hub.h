@@ -15,6 +15,7 @@
 #include "serve/metrics.h"
 #include "serve/shapes/table_schema.h"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -38,6 +39,11 @@ struct HubOptions {
     size_t max_subscriptions_per_client = 100;
     uint64_t max_filter_cost_per_client = 1024; // filter::evaluation_cost summed per connection
     size_t max_queued_loads = 10000;            // over every connection
+    // How long one pump may dispatch before the clients' writes (see pump): the first slice after
+    // catching up gets the least, each slice that leaves more behind twice the last, up to the
+    // most.
+    std::chrono::microseconds least_slice{5000};
+    std::chrono::microseconds most_slice{200000};
     std::vector<config::Table> tables; // when given: the tables clients may subscribe to, their
                                        // columns and live_queries allow-lists
 };
@@ -62,8 +68,13 @@ public:
     void start_raw(Session& session, std::string_view offset_text);
 
     // Dispatches up to max_records records the log appended since the last call, reading the log
-    // itself (the page cache, not copies: memory does not grow when the dispatcher falls behind).
-    // Returns true when more are waiting.
+    // itself (the page cache, not copies: memory does not grow when the dispatcher falls behind),
+    // and stops early once the slice's time is up. Returns true when more are waiting.
+    // The slice is the unit of batching: each client gets one write for its frames of the whole
+    // slice. A dispatcher that keeps up writes each transaction at once; one that falls behind
+    // takes longer slices (least_slice doubling up to most_slice) and so makes fewer writes per
+    // change, which is what lets it catch up: the kernel's send path costs per write, not per
+    // byte.
     bool pump(size_t max_records);
     // Results of the loader pool.
     void on_load_results(std::vector<LoadResult>&& results);

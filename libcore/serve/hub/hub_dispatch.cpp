@@ -311,6 +311,8 @@ bool Hub::pump(size_t max_records) {
     LogRecord record;
     size_t n = 0;
     bool more = true;
+    const auto started = std::chrono::steady_clock::now();
+    if (impl.slice.count() == 0) impl.slice = impl.options.least_slice;
     while (n < max_records) {
         if (!impl.reader->next(record)) {
             more = false;
@@ -318,7 +320,11 @@ bool Hub::pump(size_t max_records) {
         }
         impl.dispatch_one(record);
         ++n;
+        // The clock is read every 64 records: a slice ends at a bounded time, not mid-record.
+        if (n % 64 == 0 && std::chrono::steady_clock::now() - started > impl.slice) break;
     }
+    // Behind: the next slice is longer, so each client's write carries more changes.
+    impl.slice = more ? std::min(impl.slice * 2, impl.options.most_slice) : impl.options.least_slice;
     if (impl.reader->expired()) {
         // The dispatcher fell behind by more than the log keeps: every live subscriber missed
         // changes and must start over.

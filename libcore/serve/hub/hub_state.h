@@ -49,6 +49,7 @@ struct Hub::Impl {
     std::vector<Subscription*> live_scratch;   // a copy of a live list, walked while it may change
     std::unique_ptr<ChangeLog::Reader> reader; // the dispatcher's position in the log
     LogOffset dispatched;
+    std::chrono::microseconds slice{0}; // this pump's time (Hub::pump)
     bool dispatched_at_boundary = true;
     uint64_t next_shape_id = 1;
     uint64_t next_generation = 1;

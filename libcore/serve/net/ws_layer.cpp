@@ -362,7 +362,6 @@ struct WsLayer::Impl {
 
     static void tick(lws_sorted_usec_list_t* sul) {
         Impl* impl = lws_container_of(sul, Tick, sul)->impl;
-        if (impl->options.on_tick) impl->options.on_tick();
         if (impl->options.should_stop && impl->options.should_stop()) {
             impl->stopping = true;
             if (impl->loop) ev_break(impl->loop, EVBREAK_ALL);

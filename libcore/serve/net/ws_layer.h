@@ -40,7 +40,6 @@ struct WsLayerOptions {
     size_t max_frame_bytes = 64 * 1024;
     std::function<bool()> health;      // true once streaming
     std::function<void()> on_wake;     // another thread called wake_from_other_thread()
-    std::function<void()> on_tick;     // every 250 ms (may be empty)
     std::function<bool()> should_stop; // checked every tick
 };
 

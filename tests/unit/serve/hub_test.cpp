@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
+#include <set>
 #include <thread>
 #include <unistd.h>
 
@@ -80,7 +81,8 @@ TableSchema messages() {
 }
 
 struct World {
-    explicit World(const std::string& conninfo = "host=/nonexistent") {
+    explicit World(const std::string& conninfo = "host=/nonexistent",
+                   size_t queue_bytes = 4u << 20) {
         dir = test::test_tmp_dir() + "/hub_test";
         fs::remove_all(dir);
         ChangeLogOptions options;
@@ -89,8 +91,9 @@ struct World {
         log->on_append([](const std::vector<LogRecord>&) {});
         hub_options.publication = "pub";
         hub_options.storage_dir = dir;
+        hub_options.client_queue_bytes = queue_bytes;
         // No initial load here: a loader that never reaches a database is enough for catch-up.
-        loader = std::make_unique<Loader>(conninfo, "pub", 1, *log, 4u << 20,
+        loader = std::make_unique<Loader>(conninfo, "pub", 1, *log, queue_bytes,
                                           std::chrono::seconds(30), [](size_t) {});
         hub = std::make_unique<Hub>(
             hub_options, *log, *loader, metrics,
@@ -209,6 +212,52 @@ TEST_CASE("hub: catch-up and live dispatch give the same changes of the same rec
         if (frame["id"] == "live") live_only.push_back(frame);
     CHECK(ops(live_only) == std::vector<std::pair<std::string, int>>{
                                 {"insert", 1}, {"delete", 1}, {"insert", 2}, {"insert", 3}});
+}
+
+TEST_CASE("hub: a catch-up parked by a full client resumes as soon as the client reads, and "
+          "delivers every row once",
+          "[serve]") {
+    World world("host=/nonexistent", 16 * 1024);
+    // 300 transactions of 10 rows: many times what a 16 kB queue holds.
+    for (uint32_t t = 0; t < 300; ++t) {
+        std::vector<Row> rows;
+        for (int i = 0; i < 10; ++i)
+            rows.push_back({"insert", int(t) * 10 + i, "a", ""});
+        world.append(transaction(2000 + t, 0x100000 + uint64_t(t) * 0x100, rows, t == 0));
+    }
+    world.send({{"type", "subscribe"},
+                {"id", "s"},
+                {"table", "public.messages"},
+                {"offset", client_offset(world.log->epoch(), LogOffset{})}});
+
+    // Nobody reads: the loader fills the queue, then parks the catch-up instead of polling it.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!world.session.catch_up_parked->load() && std::chrono::steady_clock::now() < deadline) {
+        world.hub->on_load_results(world.loader->take_results(0));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    REQUIRE(world.session.catch_up_parked->load());
+    world.hub->on_load_results(world.loader->take_results(0)); // what it read before parking
+    std::vector<json> frames = world.drain();
+    // The write that emptied the queue unparked it (Loader::unpark), without waiting out the
+    // loader's fallback delay.
+    CHECK_FALSE(world.session.catch_up_parked->load());
+
+    const std::string end = client_offset(world.log->epoch(), world.log->end());
+    while (frames.empty() || frames.back()["type"] != "up-to-date" ||
+           frames.back()["offset"] != end) {
+        auto more = world.until_up_to_date("s");
+        frames.insert(frames.end(), more.begin(), more.end());
+    }
+    std::set<int> ids;
+    size_t changes = 0;
+    for (const auto& frame : frames)
+        if (frame["type"] == "change") {
+            ++changes;
+            ids.insert(frame["key"]["id"].get<int>());
+        }
+    CHECK(changes == 3000);
+    CHECK(ids.size() == 3000);
 }
 
 TEST_CASE("hub: forged offsets are bad-offset, unsubscribing cancels a queued load", "[serve]") {
