@@ -183,6 +183,8 @@ void run_server(const ServeOptions& options) {
     stream_options.publications = {options.publication};
     stream_options.format = "native";
     stream_options.status_interval_seconds = 10;
+    // Clients read the log as it is written; only the slot's confirmation waits for syncs.
+    stream_options.min_sync_interval = std::chrono::milliseconds(500);
     stream_options.stop = &ingest_stop;
     stream_options.before_confirm = [&](Lsn lsn) { mark.write(lsn); };
     std::thread ingest([&] {

@@ -6,8 +6,10 @@
 
 namespace pgsync::stream {
 
-OutputWriter::OutputWriter(ChunkSink& sink, size_t max_queued_bytes)
-    : m_sink(sink), m_max_bytes(max_queued_bytes), m_thread([this] { run(); }) {}
+OutputWriter::OutputWriter(ChunkSink& sink, size_t max_queued_bytes,
+                           std::chrono::milliseconds min_sync_interval)
+    : m_min_sync_interval(min_sync_interval), m_sink(sink), m_max_bytes(max_queued_bytes),
+      m_thread([this] { run(); }) {}
 
 OutputWriter::~OutputWriter() {
     {
@@ -44,7 +46,7 @@ void OutputWriter::check() const {
 
 void OutputWriter::drain() {
     std::unique_lock lock(m_mutex);
-    m_idle.wait(lock, [&] { return (m_queue.empty() && !m_busy) || m_error; });
+    m_idle.wait(lock, [&] { return (m_queue.empty() && !m_busy && m_synced) || m_error; });
     if (m_error) std::rethrow_exception(m_error);
 }
 
@@ -58,6 +60,7 @@ void OutputWriter::run() {
         {
             std::unique_lock lock(m_mutex);
             m_busy = false;
+            m_synced = !unsynced.is_valid();
             m_idle.notify_all();
             // With written but unsynced commits, wake up to sync them even if nothing new comes.
             auto ready = [&] { return m_stop || !m_queue.empty(); };
@@ -84,10 +87,14 @@ void OutputWriter::run() {
                 queue_empty = m_queue.empty();
             }
             // fsync (a no-op unless the sink is a file) only for commits, like pg_recvlogical: at
-            // most every 100 ms while output keeps coming, and always once the queue drains.
+            // most every 100 ms while output keeps coming, and always once the queue drains
+            // (unless the last sync is more recent than m_min_sync_interval).
             const auto now = Clock::now();
+            const auto since = now - last_sync;
             if (unsynced.is_valid() &&
-                (queue_empty || now - last_sync >= std::chrono::milliseconds(100))) {
+                ((queue_empty && since >= m_min_sync_interval) ||
+                 since >= std::max<Clock::duration>(std::chrono::milliseconds(100),
+                                                    m_min_sync_interval))) {
                 m_sink.sync();
                 m_durable = unsynced.value();
                 unsynced = Lsn();

@@ -6,6 +6,7 @@
 #include "util/lsn.h"
 #include "util/chunk_sink.h"
 
+#include <chrono>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -20,7 +21,9 @@ namespace pgsync::stream {
 class OutputWriter {
 public:
     // fsync_file: sync a regular file after each batch before reporting positions durable.
-    OutputWriter(ChunkSink& sink, size_t max_queued_bytes);
+    // min_sync_interval: sync at most this often (0: whenever the queue drains).
+    OutputWriter(ChunkSink& sink, size_t max_queued_bytes,
+                 std::chrono::milliseconds min_sync_interval = {});
     ~OutputWriter(); // stops the thread; what is still queued is dropped (not reported durable)
 
     // Queues a chunk; commit_end is the end_lsn of the commit that ends it (invalid
@@ -42,6 +45,7 @@ public:
 
 private:
     void run();
+    const std::chrono::milliseconds m_min_sync_interval;
 
     struct Chunk {
         std::string data;
@@ -53,6 +57,7 @@ private:
     std::atomic<size_t> m_queued_bytes{0};
     std::atomic<uint64_t> m_durable{0};
     std::atomic<bool> m_reopen{false};
+    bool m_synced = true; // nothing written is left unsynced (under m_mutex)
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;
     std::condition_variable m_idle;

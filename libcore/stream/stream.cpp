@@ -16,7 +16,7 @@ namespace pgsync::stream {
 
 Runner::Runner(const StreamOptions& options, ChunkSink& out)
     : m_options(options), m_values(m_catalog), m_relations(m_catalog, m_values),
-      m_writer(out, options.max_queued_bytes),
+      m_writer(out, options.max_queued_bytes, options.min_sync_interval),
       m_buffer(options.memory_budget_bytes, options.spill_dir),
       m_tracker(options.ack_file.empty() ? ack::AckMode::Flush : ack::AckMode::Acknowledge) {
     if (!options.ack_file.empty()) m_ack_file.emplace(options.ack_file);

@@ -29,6 +29,11 @@ struct StreamOptions {
     std::string spill_dir; // large streamed transactions spill here
     size_t memory_budget_bytes = 16u << 20;
     size_t max_queued_bytes = 8u << 20; // output not yet written before reading pauses
+    // The sink is synced at most this often (0: whenever the output queue drains, as
+    // pg_recvlogical). pgsync-serve's log is read as soon as it is written, so only the slot's
+    // confirmation waits for a sync there, and a sync per transaction would only delay the
+    // next transaction's write.
+    std::chrono::milliseconds min_sync_interval{0};
     // While the slot is more than a quarter of this much WAL behind, catch up through the SQL
     // decoding functions in batches of (at least) this much WAL, then stream (catch_up.cpp); 0:
     // always stream.
