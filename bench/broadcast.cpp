@@ -40,6 +40,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "ws_frame.h"
+
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -284,21 +286,12 @@ bool Loop::parse(uint32_t index) {
     while (keep && c.in.size() - at >= 2) {
         auto* p = reinterpret_cast<unsigned char*>(c.in.data() + at);
         size_t available = c.in.size() - at;
-        int opcode = p[0] & 0x0f;
-        uint64_t length = p[1] & 0x7f;
-        size_t head = 2;
-        if (!(p[1] & 0x80)) return false; // an unmasked client frame
-        if (length == 126) {
-            if (available < 4) break;
-            length = (uint64_t(p[2]) << 8) | p[3];
-            head = 4;
-        } else if (length == 127) {
-            if (available < 10) break;
-            length = 0;
-            for (int i = 0; i < 8; ++i)
-                length = (length << 8) | p[2 + i];
-            head = 10;
-        }
+        WsFrameHead frame;
+        if (!read_frame_head(p, available, frame)) break;
+        if (!frame.masked) return false; // an unmasked client frame
+        const int opcode = frame.opcode;
+        const uint64_t length = frame.length;
+        const size_t head = frame.size;
         if (length > (1 << 20)) return false;
         if (available < head + 4 + length) break;
         unsigned char* mask = p + head;

@@ -31,6 +31,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "ws_frame.h"
+
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -408,22 +410,13 @@ bool Load::parse(Client& client, const char* data, size_t size, int64_t now_us) 
     while (at < size) {
         const unsigned char* p = reinterpret_cast<const unsigned char*>(data + at);
         size_t available = size - at;
-        if (available < 2) break;
-        bool fin = p[0] & 0x80;
-        int opcode = p[0] & 0x0f;
-        uint64_t length = p[1] & 0x7f;
-        size_t head = 2;
-        if (length == 126) {
-            if (available < 4) break;
-            length = (uint64_t(p[2]) << 8) | p[3];
-            head = 4;
-        } else if (length == 127) {
-            if (available < 10) break;
-            length = 0;
-            for (int i = 0; i < 8; ++i) length = (length << 8) | p[2 + i];
-            head = 10;
-        }
-        if (p[1] & 0x80) {
+        WsFrameHead frame;
+        if (!read_frame_head(p, available, frame)) break;
+        const bool fin = frame.fin;
+        const int opcode = frame.opcode;
+        const uint64_t length = frame.length;
+        const size_t head = frame.size;
+        if (frame.masked) {
             std::fprintf(stderr, "serve_load: the server sent a masked frame\n");
             return false;
         }
