@@ -143,7 +143,10 @@ TEST_CASE("catch-up killed mid-backlog resumes from the slot: every commit arriv
     db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, v text)");
     auto f = make_stream_fixture(db, {t});
     const std::string start = confirmed_flush(db, f.slot);
-    for (int i = 0; i < 400; ++i)
+    // A backlog long enough that a kill polled every 5 ms lands in its middle even on a fast run
+    // (400 transactions were sometimes all written before the first kill).
+    constexpr int kTransactions = 2000;
+    for (int i = 0; i < kTransactions; ++i)
         db.exec("INSERT INTO " + t + " SELECT g, repeat('k', 200) FROM generate_series(" +
                 std::to_string(i * 50 + 1) + ", " + std::to_string(i * 50 + 50) + ") g");
     const std::string end = current_wal_lsn(db);
@@ -171,7 +174,7 @@ TEST_CASE("catch-up killed mid-backlog resumes from the slot: every commit arriv
     for (const auto& r : parse_lenient(slurp(out)))
         if (r["op"] == "commit") ++written;
     CHECK(written > 0);
-    CHECK(written < 400);
+    CHECK(written < size_t(kTransactions));
     CHECK(confirmed_flush(db, f.slot) != start); // the slot advanced during the catch-up
     auto last = run_process({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", f.slot, "-P",
                              f.publication, "--endpos", end, "--no-loop", "--catch-up-batch",
@@ -187,11 +190,11 @@ TEST_CASE("catch-up killed mid-backlog resumes from the slot: every commit arriv
         if (r["op"] == "insert") ids.insert(r["new"]["id"].get<int>());
         if (r["op"] == "commit") commits.push_back(*Lsn::parse(r["end_lsn"].get<std::string>()));
     }
-    CHECK(ids.size() == 20000);
+    CHECK(ids.size() == size_t(kTransactions) * 50);
     CHECK(*ids.begin() == 1);
-    CHECK(*ids.rbegin() == 20000);
+    CHECK(*ids.rbegin() == kTransactions * 50);
     std::set<Lsn> distinct(commits.begin(), commits.end());
-    CHECK(distinct.size() == 400);
+    CHECK(distinct.size() == size_t(kTransactions));
     int rewinds = 0;
     for (size_t i = 1; i < commits.size(); ++i)
         if (commits[i] <= commits[i - 1]) ++rewinds;

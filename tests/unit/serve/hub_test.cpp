@@ -11,6 +11,7 @@
 #include "ws_client.h"
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -83,7 +84,10 @@ TableSchema messages() {
 struct World {
     explicit World(const std::string& conninfo = "host=/nonexistent",
                    size_t queue_bytes = 4u << 20) {
-        dir = test::test_tmp_dir() + "/hub_test";
+        // A directory of its own: ctest runs this binary's cases in parallel.
+        static std::atomic<int> worlds{0};
+        dir = test::test_tmp_dir() + "/hub_test_" + std::to_string(getpid()) + "_" +
+              std::to_string(worlds++);
         fs::remove_all(dir);
         ChangeLogOptions options;
         options.dir = dir;
