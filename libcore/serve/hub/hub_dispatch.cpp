@@ -104,6 +104,13 @@ void Hub::Impl::dispatch_one(const LogRecord& record) {
             touched.clear();
             for (Subscription* sub : live_scratch) {
                 if (!sub->touched) continue; // demoted meanwhile: its catch-up says it
+                if (record.offset < sub->cursor) {
+                    // Its catch-up read past this commit before this hub's dispatcher got here
+                    // (another shard's, or the loader's, reading ahead): the up-to-date it is
+                    // owed is at the commit that ends the transaction at its cursor, later.
+                    touched.push_back(sub);
+                    continue;
+                }
                 sub->touched = false;
                 sub->cursor = record.offset;
                 sub->cursor_at_boundary = true;
@@ -294,7 +301,8 @@ void Hub::Impl::caught_up(Session& session, Subscription& sub, LoadResult& resul
     else
         raw_live.push_back(&sub);
     const bool announced = sub.announced_any && sub.announced == result.reached;
-    if (result.at_boundary && !result.touched && !announced) {
+    if (result.at_boundary && !result.touched) {
+        if (announced) return; // said already: a second one would claim a commit it never saw
         Frame frame = up_to_date_frame(sub.id_json, client_offset(log.epoch(), result.reached));
         frame.subscription = &sub;
         frame.offset = result.reached;
