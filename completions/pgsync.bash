@@ -29,7 +29,7 @@ _pgsync_options() {
         pgsync-serve)
             echo "$common -S --slot -P --publication --listen --storage-dir" \
                  "--jwt-secret-env --api-key-env --insecure --retain-bytes --retain-age" \
-                 "--client-queue-bytes --client-timeout --segment-bytes --max-clients --load-jobs --threads --ready-file --allow-origin --static-dir --idle-timeout" ;;
+                 "--client-queue-bytes --client-timeout --segment-bytes --max-clients --load-jobs --threads --ready-file --allow-origin --static-dir --idle-timeout --long-poll-timeout --sse-timeout --shape-chunk-bytes --max-shapes" ;;
     esac
 }
 
@@ -52,7 +52,7 @@ _pgsync_argument() {
             --hold-timeout | --create-timeout | --start | -E | --endpos | -s | \
             --status-interval | --listen | --retain-bytes | --retain-age | \
             --client-queue-bytes | --client-timeout | --segment-bytes | --max-clients | --load-jobs | --threads | \
-            --allow-origin | --idle-timeout) echo none ;;
+            --allow-origin | --idle-timeout | --long-poll-timeout | --sse-timeout | --shape-chunk-bytes | --max-shapes) echo none ;;
     esac
 }
 

@@ -90,3 +90,7 @@ complete -c pgsync-serve -l ready-file -r -F -d 'Write the bound host:port here 
 complete -c pgsync-serve -l allow-origin -x -d 'A web page origin allowed to connect (repeatable)'
 complete -c pgsync-serve -l static-dir -x -a '(__fish_complete_directories)' -d 'Serve the files of DIR at /app/'
 complete -c pgsync-serve -l idle-timeout -x -d 'Ping idle clients, close unresponsive ones after SECS'
+complete -c pgsync-serve -l long-poll-timeout -x -d 'Seconds a live /v1/shape request is held'
+complete -c pgsync-serve -l sse-timeout -x -d 'Seconds a /v1/shape SSE response lasts'
+complete -c pgsync-serve -l shape-chunk-bytes -x -d 'End a /v1/shape snapshot chunk past this size'
+complete -c pgsync-serve -l max-shapes -x -d '/v1/shape shapes held at once'

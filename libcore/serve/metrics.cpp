@@ -30,6 +30,11 @@ std::string Metrics::render() const {
         int64_t(shapes));
     add(out, "pgsync_serve_changes_total", "counter", "Row changes dispatched from the log.",
         int64_t(changes_total));
+    add(out, "pgsync_serve_shape_requests_total", "counter",
+        "Requests of /v1/shape (Electric's HTTP shape API) that reached the server.",
+        int64_t(shape_requests_total));
+    add(out, "pgsync_serve_shape_held_requests", "gauge", "/v1/shape long-polls waiting for a change.",
+        int64_t(shape_held));
     add(out, "pgsync_serve_frames_sent_total", "counter", "Frames written to clients.",
         int64_t(frames_sent_total));
     add(out, "pgsync_serve_replication_lag_bytes", "gauge",

@@ -20,6 +20,8 @@ struct Metrics {
     std::atomic<uint64_t> log_bytes{0};
     std::atomic<uint64_t> loads_total{0};
     std::atomic<uint64_t> load_failures_total{0};
+    std::atomic<uint64_t> shape_requests_total{0}; // /v1/shape requests (an HTTP cache's misses)
+    std::atomic<uint64_t> shape_held{0};           // /v1/shape long-polls waiting now
 
     std::string render() const;
 };

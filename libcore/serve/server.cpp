@@ -12,7 +12,10 @@
 #include "serve/hub/hub.h"
 #include "serve/hub/loader.h"
 #include "serve/metrics.h"
+#include "serve/electric/shape_api.h"
+#include "serve/electric/shape_registry.h"
 #include "serve/net/listener.h"
+#include "serve/net/shape_http.h"
 #include "serve/net/ws_layer.h"
 #include "stream/slot_check.h"
 #include "stream/stream.h"
@@ -53,6 +56,7 @@ struct Shard {
     WsLayer layer;
     HubOptions hub_options; // outlives the hub, which keeps a reference
     std::unique_ptr<Hub> hub;
+    std::unique_ptr<ShapeHttp> shapes; // /v1/shape on this shard
     std::exception_ptr error; // what ended its loop, if not a stop
 };
 
@@ -123,7 +127,11 @@ void run_server(const ServeOptions& options) {
 
     // The log calls back on the ingest's writer thread: each shard then reads what was appended
     // from the log itself.
-    log->on_append([&](const std::vector<LogRecord>&) { wake_all(); });
+    std::unique_ptr<electric::ShapeRegistry> registry; // set below, before the ingest starts
+    log->on_append([&](const std::vector<LogRecord>&) {
+        wake_all();
+        if (registry) registry->wake();
+    });
 
     Loader loader(options.conninfo, options.publication, options.load_jobs, *log,
                   options.client_queue_bytes,
@@ -151,6 +159,41 @@ void run_server(const ServeOptions& options) {
                                               shard.layer.wake(session);
                                           });
     }
+    // Electric's HTTP shape API: one registry of shapes (their logs, one dispatcher) for every
+    // shard; each shard answers its own connections' requests.
+    electric::ShapeRegistryOptions registry_options;
+    registry_options.conninfo = options.conninfo;
+    registry_options.publication = options.publication;
+    registry_options.dir = options.storage_dir + "/shapes";
+    registry_options.snapshot_threads = options.load_jobs;
+    registry_options.chunk_bytes = size_t(options.shape_chunk_bytes);
+    registry_options.max_shapes = size_t(options.max_shapes);
+    registry_options.tables = options.tables;
+    registry = std::make_unique<electric::ShapeRegistry>(
+        registry_options, *log, read_tables,
+        [&](const std::vector<std::shared_ptr<electric::ElectricShape>>& changed) {
+            for (auto& shard : shards) {
+                shard->shapes->post_changed(changed);
+                shard->layer.wake_from_other_thread();
+            }
+        });
+    electric::ShapeApiOptions api_options;
+    api_options.long_poll_seconds = options.long_poll_seconds;
+    api_options.sse_seconds = options.sse_seconds;
+    api_options.chunk_bytes = size_t(options.shape_chunk_bytes);
+    electric::ShapeApi shape_api(*registry, api_options);
+    std::optional<JwtVerifier> shape_jwt;
+    if (!options.jwt_secret.empty()) shape_jwt.emplace(options.jwt_secret);
+    for (auto& shard : shards) {
+        ShapeHttpOptions http_options;
+        http_options.api_key = options.api_key;
+        http_options.jwt = shape_jwt ? &*shape_jwt : nullptr;
+        http_options.insecure = options.insecure;
+        http_options.metrics = &metrics;
+        shard->shapes = std::make_unique<ShapeHttp>(shape_api, http_options);
+    }
+    registry->start(); // its threads may now tell the shards what changed
+
     auto read_server_wal = [&](pg::Connection& conn) {
         pg::Result r = conn.exec("SELECT pg_catalog.pg_current_wal_insert_lsn()::text");
         if (auto lsn = Lsn::parse(PQgetvalue(r.raw(), 0, 0)))
@@ -213,6 +256,7 @@ void run_server(const ServeOptions& options) {
         Shard& shard = *shards[i];
         WsLayerOptions layer_options;
         layer_options.shared = &layer_shared;
+        layer_options.shapes = shard.shapes.get();
         layer_options.jwt_secret = options.jwt_secret;
         layer_options.api_key = options.api_key;
         layer_options.insecure = options.insecure;

@@ -38,6 +38,11 @@ struct ServeOptions {
     std::vector<std::string> allow_origins; // web pages allowed to connect (serve/access/origin.h)
     std::string static_dir;                 // files served at /app/ (the example pages)
     int idle_timeout_seconds = 0;           // ping idle clients, close unresponsive ones; 0: off
+    // /v1/shape (Electric's HTTP shape API)
+    int long_poll_seconds = 20;               // a live request is held this long at most
+    int sse_seconds = 60;                     // an SSE response ends after this long
+    uint64_t shape_chunk_bytes = 10ull << 20; // a snapshot chunk (one response) ends past this
+    int max_shapes = 10000;                   // shapes held at once
     const StopFlag* stop = nullptr;
 };
 

@@ -272,8 +272,9 @@ void read_body(int fd, std::string& buffer, HttpResponse& response, int64_t dead
 }
 
 std::string request_text(const std::string& host, int port, const std::string& path,
-                         const HttpHeaders& headers, std::string_view extra) {
-    std::string text = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
+                         const HttpHeaders& headers, std::string_view extra,
+                         std::string_view method = "GET") {
+    std::string text = std::string(method) + " " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
                        "\r\n" + std::string(extra);
     for (const auto& [name, value] : headers)
         text += name + ": " + value + "\r\n";
@@ -302,17 +303,25 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 
 HttpResponse http_get(const std::string& host, int port, const std::string& path,
                       const HttpHeaders& headers, int timeout_ms) {
+    return http_request("GET", host, port, path, headers, timeout_ms);
+}
+
+HttpResponse http_request(const std::string& method, const std::string& host, int port,
+                          const std::string& path, const HttpHeaders& headers, int timeout_ms) {
     HttpResponse response;
     int64_t deadline = now_ms() + timeout_ms;
     UniqueFd fd(open_socket(host, port, 0, deadline, response.error));
     if (fd.get() < 0) return response;
-    if (!write_all_until(fd.get(), request_text(host, port, path, headers, "Connection: close\r\n"),
+    if (!write_all_until(fd.get(),
+                         request_text(host, port, path, headers, "Connection: close\r\n", method),
                          deadline)) {
         response.error = "could not send the request";
         return response;
     }
     std::string buffer;
-    if (read_head(fd.get(), buffer, response, deadline))
+    // A HEAD answer, a 204 and a 304 have no body whatever their headers say.
+    if (read_head(fd.get(), buffer, response, deadline) && method != "HEAD" &&
+        response.status != 204 && response.status != 304)
         read_body(fd.get(), buffer, response, deadline);
     return response;
 }

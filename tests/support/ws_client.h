@@ -27,6 +27,10 @@ struct HttpResponse {
 // encoding, or to EOF.
 HttpResponse http_get(const std::string& host, int port, const std::string& path,
                       const HttpHeaders& headers = {}, int timeout_ms = 5000);
+// The same with any method (HEAD, DELETE, OPTIONS, ...).
+HttpResponse http_request(const std::string& method, const std::string& host, int port,
+                          const std::string& path, const HttpHeaders& headers = {},
+                          int timeout_ms = 5000);
 
 // The payloads of a run of unmasked text frames, as a server writes them (serve/hub/output.h);
 // fails the test on anything else.

@@ -142,6 +142,19 @@ int main(int argc, char** argv) {
                                : "give 0 (never) or 2 to 65535 seconds, not \"" + text + "\"";
                 },
                 "SECS"));
+        app.add_option("--long-poll-timeout", options.long_poll_seconds,
+                       "Seconds a live /v1/shape request is held when nothing changes "
+                       "(default 20)")
+            ->check(CLI::Range(1, 40));
+        app.add_option("--sse-timeout", options.sse_seconds,
+                       "Seconds a /v1/shape Server-Sent Events response lasts (default 60)")
+            ->check(CLI::Range(2, 3600));
+        std::string chunk_bytes = "10MB";
+        app.add_option("--shape-chunk-bytes", chunk_bytes,
+                       "End a /v1/shape snapshot chunk past this size (default 10MB)");
+        app.add_option("--max-shapes", options.max_shapes,
+                       "/v1/shape shapes held at once (default 10000)")
+            ->check(CLI::Range(1, 10000000));
         app.add_option("--ready-file", options.ready_file,
                        "Write the bound HOST:PORT to PATH once listening");
         pgsync::tool::add_config_option(app, config_path);
@@ -176,6 +189,7 @@ int main(int argc, char** argv) {
         options.retain_bytes = size_option(retain_bytes, "--retain-bytes");
         options.client_queue_bytes = size_option(queue_bytes, "--client-queue-bytes");
         options.segment_bytes = size_option(segment_bytes, "--segment-bytes");
+        options.shape_chunk_bytes = size_option(chunk_bytes, "--shape-chunk-bytes");
         auto age = pgsync::parse_duration(retain_age);
         if (!age || age->count() == 0)
             throw pgsync::usage_error("invalid --retain-age \"" + retain_age + "\"",

@@ -45,14 +45,7 @@ void Hub::Impl::dispatch_row(const LogRecord& record) {
                      "\" does not fit its columns; reloading the schema");
         return;
     }
-    candidates.clear();
-    state->index.candidates(row.new_cells, candidates);
-    if (row.has_old || row.op == RowImages::Op::Update)
-        state->index.candidates(row.old_cells, candidates);
-    if (!row.old_full && row.op != RowImages::Op::Insert)
-        candidates.insert(candidates.end(), state->needs_old.begin(), state->needs_old.end());
-    std::sort(candidates.begin(), candidates.end());
-    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    change_candidates(state->index, state->needs_old, row, candidates);
     std::string offset_text;
     for (auto id : candidates) {
         auto it = state->shapes.find(id);

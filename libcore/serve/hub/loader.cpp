@@ -1,13 +1,10 @@
 // The loader pool: initial loads and catch-up reads, connections taking turns.
 #include "serve/hub/loader.h"
 
-#include "filter/evaluator.h"
-#include "filter/render_sql.h"
 #include "pg/connection.h"
-#include "pg/type_catalog.h"
 #include "record/record_scan.h"
-#include "record/value_json.h"
 #include "serve/protocol/frames.h"
+#include "serve/shapes/shape_load.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -24,10 +21,7 @@ constexpr size_t kBatchBytes = 256 * 1024;
 constexpr auto kPacingDelay = std::chrono::milliseconds(250);
 } // namespace
 
-struct LoaderWorker {
-    pg::Connection conn;
-    pg::TypeCatalog catalog;
-};
+struct LoaderWorker : LoadConnection {};
 
 Loader::Loader(std::string conninfo, std::string publication, int jobs, const ChangeLog& log,
                size_t client_queue_bytes, std::chrono::milliseconds stall_limit,
@@ -232,34 +226,9 @@ bool Loader::deliver(LoadJob& job, LoadResult&& result) {
     return go_on;
 }
 
-namespace {
-
-// A transaction on the worker's connection; a connection the server closed while idle (a
-// restart, pg_terminate_backend) is opened again rather than failing the job.
-void begin_load(LoaderWorker& worker, const std::string& conninfo) {
-    const char* kBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-    if (worker.conn && PQstatus(worker.conn.raw()) == CONNECTION_OK) {
-        try {
-            worker.conn.exec(kBegin);
-            return;
-        } catch (const std::exception&) {
-            if (PQstatus(worker.conn.raw()) == CONNECTION_OK) throw;
-            log::info("a loader's database connection was closed; opening a new one");
-        }
-    }
-    worker.conn = pg::Connection::open({conninfo, false, "pgsync-serve loader", {}});
-    worker.conn.exec(kBegin);
-}
-
-} // namespace
-
 bool Loader::initial_load(LoadJob& job, LoaderWorker& worker) {
     const Shape& shape = *job.shape;
-    const TableSchema& table = *shape.table;
-    begin_load(worker, m_conninfo);
-    pg::Connection& conn = worker.conn;
     auto stop = [&](LoadResult::Status status) {
-        conn.exec("ROLLBACK");
         if (status != LoadResult::Status::More) {
             LoadResult result;
             result.status = status;
@@ -267,102 +236,39 @@ bool Loader::initial_load(LoadJob& job, LoaderWorker& worker) {
         }
         return false;
     };
-
-    // The publication as of this transaction's snapshot, not as it was when the table was first
-    // read: a table dropped from it, a narrowed column list or row filter apply at once.
-    pg::Result entry = conn.exec_params(
-        "SELECT coalesce(pt.rowfilter, ''), a.name FROM pg_catalog.pg_publication_tables pt "
-        "LEFT JOIN LATERAL unnest(pt.attnames) AS a(name) ON true "
-        "WHERE pt.pubname = $1 AND pt.schemaname = $2 AND pt.tablename = $3",
-        {m_publication, table.schema, table.name}, "could not read the publication's entry");
-    if (PQntuples(entry.raw()) == 0) return stop(LoadResult::Status::Unpublished);
-    const std::string row_filter = PQgetvalue(entry.raw(), 0, 0);
-    for (const auto& column : table.columns) {
-        bool published = false;
-        for (int r = 0; r < PQntuples(entry.raw()) && !published; ++r)
-            published = column.name == PQgetvalue(entry.raw(), r, 1);
-        if (!published) return stop(LoadResult::Status::PublicationChanged);
+    LoadSnapshot snapshot;
+    switch (begin_shape_load(worker, m_conninfo, m_publication, shape, snapshot)) {
+    case LoadStart::Unpublished:
+        return stop(LoadResult::Status::Unpublished);
+    case LoadStart::PublicationChanged:
+        return stop(LoadResult::Status::PublicationChanged);
+    case LoadStart::Started:
+        break;
     }
-
-    worker.catalog.load(conn, table.declared_type_oids);
-    record::ValueWriter values(worker.catalog);
-    std::string where;
-    std::vector<std::optional<std::string>> params;
-    if (shape.filter) {
-        filter::SqlFilter sql = filter::render_sql(*shape.filter, 1);
-        where = sql.sql;
-        for (auto& p : sql.params)
-            params.emplace_back(std::move(p));
-    }
-    if (!row_filter.empty()) // the publication's own filter: catalog text, not a client's
-        where = where.empty() ? "(" + row_filter + ")" : where + " AND (" + row_filter + ")";
-    std::string select = "SELECT ";
-    for (size_t i = 0; i < table.columns.size(); ++i) {
-        if (i) select += ", ";
-        select += pg::quote_ident(table.columns[i].name);
-    }
-    select += " FROM " + table.sql_name();
-    if (!where.empty()) select += " WHERE " + where;
-
-    // The insert position, not the write position: under synchronous_commit = off a transaction
-    // the snapshot sees may have its commit record past what was written (issue 9).
-    pg::Result snap = conn.exec("SELECT pg_catalog.pg_current_snapshot()::text, "
-                                "pg_catalog.pg_current_wal_insert_lsn()::text",
-                                "could not take the load's snapshot");
-    auto snapshot = XidSnapshot::parse(PQgetvalue(snap.raw(), 0, 0));
-    auto snapshot_lsn = Lsn::parse(PQgetvalue(snap.raw(), 0, 1));
-    if (!snapshot || !snapshot_lsn) throw Error("could not parse pg_current_snapshot()");
-    conn.exec_params("DECLARE pgsync_load NO SCROLL CURSOR FOR " + select, params,
-                     "could not start the initial load");
-
-    RowImages row;
-    row.op = RowImages::Op::Insert;
-    std::string scratch, tail;
-    std::vector<size_t> starts(table.columns.size()), lengths(table.columns.size());
+    std::string tail;
     LoadResult result;
-    for (;;) {
-        if (ended(job)) return stop(LoadResult::Status::More);
-        pg::Result rows = conn.exec("FETCH 1000 FROM pgsync_load", "could not read the rows");
-        const int n = PQntuples(rows.raw());
-        for (int r = 0; r < n; ++r) {
-            scratch.clear();
-            row.new_cells.assign(table.columns.size(), filter::Cell{});
-            for (size_t c = 0; c < table.columns.size(); ++c) {
-                if (PQgetisnull(rows.raw(), r, int(c))) {
-                    row.new_cells[c].kind = filter::Cell::Kind::Null;
-                    continue;
-                }
-                starts[c] = scratch.size();
-                values.append(scratch, table.declared_type_oids[c],
-                              std::string_view(PQgetvalue(rows.raw(), r, int(c)),
-                                               size_t(PQgetlength(rows.raw(), r, int(c)))));
-                lengths[c] = scratch.size() - starts[c];
-                row.new_cells[c].kind = filter::Cell::Kind::Json;
-            }
-            for (size_t c = 0; c < table.columns.size(); ++c)
-                if (row.new_cells[c].kind == filter::Cell::Kind::Json)
-                    row.new_cells[c].json = std::string_view(scratch).substr(starts[c], lengths[c]);
-            // Fail closed: a row the database returned that the evaluator does not match (a
-            // collation, a cast, a bug on either side) is never sent.
-            if (shape.filter &&
-                filter::evaluate(*shape.filter, row.new_cells) != filter::Match::Yes)
-                throw Error("the database returned a row of table \"" + table.display_name() +
-                            "\" that the subscription's filter does not match; the load was "
-                            "stopped and nothing of that row was sent");
+    bool more = true;
+    while (more) {
+        if (ended(job)) {
+            abandon_shape_load(worker);
+            return false;
+        }
+        more = read_shape_rows(worker, shape, [&](const RowImages& row) {
             tail.clear();
             append_change_tail(tail, shape, ShapeOp::Insert, row, {}, true);
             Frame frame = change_frame(job.id_json, tail);
             result.bytes += frame.data.size();
             result.frames.push_back(std::move(frame));
-        }
-        if (result.bytes >= kBatchBytes || (n == 0 && !result.frames.empty())) {
-            if (!deliver(job, std::move(result))) return stop(LoadResult::Status::More);
+        });
+        if (result.bytes >= kBatchBytes || (!more && !result.frames.empty())) {
+            if (!deliver(job, std::move(result))) {
+                if (more) abandon_shape_load(worker);
+                return false;
+            }
             result = LoadResult{};
         }
-        if (n == 0) break;
     }
-    conn.exec("COMMIT");
-    job.load = LoadSnapshot{std::move(*snapshot), *snapshot_lsn};
+    job.load = std::move(snapshot);
     return true;
 }
 

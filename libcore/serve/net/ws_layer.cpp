@@ -4,6 +4,7 @@
 
 #include "serve/hub/hub.h"
 #include "serve/hub/session.h"
+#include "serve/net/shape_http.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -39,6 +40,7 @@ struct Connection {
     Session* session;
     std::string* pending_text; // a text message arriving in fragments
     size_t pending_binary;     // bytes of a binary message arriving (refused, but counted)
+    HeldRequest* held;         // a /v1/shape request being answered (owned by ShapeHttp)
 };
 
 std::string header(lws* wsi, lws_token_indexes token) {
@@ -156,7 +158,9 @@ struct WsLayer::Impl {
         return nlohmann::json{{"message", message}}.dump() + "\n";
     }
 
-    int on_http(lws* wsi, std::string_view path) {
+    int on_http(lws* wsi, std::string_view path, Connection& connection) {
+        if (path == "/v1/shape" && options.shapes)
+            return options.shapes->on_request(wsi, connection.held);
         if (path == "/v1/health") {
             const bool ok = options.health ? options.health() : true;
             return reply(wsi, ok ? 200 : 503,
@@ -165,8 +169,8 @@ struct WsLayer::Impl {
         if (path == "/metrics")
             return reply(wsi, 200, metrics.render(), "text/plain; version=0.0.4");
         return reply(wsi, 404,
-                     message_body("no such endpoint; try /v1/ws, /v1/stream, /v1/health "
-                                  "or /metrics"));
+                     message_body("no such endpoint; try /v1/shape, /v1/ws, /v1/stream, "
+                                  "/v1/health or /metrics"));
     }
 
     // Before the upgrade: the path, the credentials, the connection limit. Non-zero refuses.
@@ -379,7 +383,15 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
     auto* connection = static_cast<Connection*>(user);
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        return impl->on_http(wsi, std::string_view(static_cast<const char*>(in), len));
+        return impl->on_http(wsi, std::string_view(static_cast<const char*>(in), len),
+                             *connection);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (connection && connection->held && impl->options.shapes)
+            return impl->options.shapes->on_writeable(wsi, connection->held);
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (connection && impl->options.shapes) impl->options.shapes->on_closed(connection->held);
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return impl->on_filter(wsi);
     case LWS_CALLBACK_ESTABLISHED:
@@ -390,18 +402,22 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return impl->on_writeable(wsi, *connection);
     case LWS_CALLBACK_TIMER:
+        if (connection->held && impl->options.shapes)
+            return impl->options.shapes->on_timer(wsi, connection->held);
         impl->on_timer(wsi, *connection);
         return 0;
     case LWS_CALLBACK_CLOSED:
         impl->on_closed(wsi, *connection);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
+        if (connection && impl->options.shapes) impl->options.shapes->on_closed(connection->held);
         impl->pending.erase(wsi);
         impl->recount();
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         impl->wake_pending = false;
         impl->adopt_handed_over();
+        if (impl->options.shapes) impl->options.shapes->service();
         if (impl->options.on_wake) impl->options.on_wake();
         return 0;
     default:

@@ -28,8 +28,11 @@ struct LayerShared {
     std::atomic<uint64_t> next_session_id{1};
 };
 
+class ShapeHttp;
+
 struct WsLayerOptions {
     LayerShared* shared = nullptr;
+    ShapeHttp* shapes = nullptr; // serves /v1/shape (Electric's HTTP API) when set
     std::string jwt_secret;
     std::string api_key;
     bool insecure = false;

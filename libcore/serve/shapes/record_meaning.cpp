@@ -1,6 +1,8 @@
 // record_meaning: record kinds, schema changes, truncates and the load-snapshot test.
 #include "serve/shapes/record_meaning.h"
 
+#include <algorithm>
+
 namespace pgsync::serve {
 
 RecordKind record_kind(const record::ScannedRecord& record) {
@@ -30,6 +32,17 @@ bool truncates(const record::ScannedRecord& record, const TableSchema& table) {
         if (table.is(schema, name)) ours = true;
     });
     return ours;
+}
+
+void change_candidates(const filter::ShapeIndex& index, const std::vector<uint64_t>& needs_old,
+                       const RowImages& row, std::vector<uint64_t>& out) {
+    out.clear();
+    index.candidates(row.new_cells, out);
+    if (row.has_old || row.op == RowImages::Op::Update) index.candidates(row.old_cells, out);
+    if (!row.old_full && row.op != RowImages::Op::Insert)
+        out.insert(out.end(), needs_old.begin(), needs_old.end());
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
 }
 
 ShapeOp row_meaning(const Shape& shape, const RowImages& row,

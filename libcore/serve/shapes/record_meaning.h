@@ -3,6 +3,7 @@
 // paths cannot drift apart. Pure functions over a scanned native record.
 #pragma once
 
+#include "filter/shape_index.h"
 #include "record/record_scan.h"
 #include "serve/shapes/shape.h"
 #include "serve/shapes/table_schema.h"
@@ -35,6 +36,11 @@ struct LoadSnapshot {
     // Past this commit no later transaction can be one the load saw.
     bool passed(Lsn commit_lsn) const { return commit_lsn > lsn; }
 };
+
+// The shapes of a table (index, and those that need a full old image to decide) that a row
+// change may concern, sorted and without duplicates: the live dispatchers' candidates.
+void change_candidates(const filter::ShapeIndex& index, const std::vector<uint64_t>& needs_old,
+                       const RowImages& row, std::vector<uint64_t>& out);
 
 // What a row record means for one shape, with the load's snapshot (when the subscriber is still
 // within it) already applied: ShapeOp::None when the load's rows included it.

@@ -1,0 +1,655 @@
+// The shape registry: definitions and handles, the dispatcher thread, the snapshot pool.
+#include "serve/electric/shape_registry.h"
+
+#include "filter/shape_index.h"
+#include "filter/where_parser.h"
+#include "record/record_scan.h"
+#include "serve/access/subscription_filter.h"
+#include "serve/electric/schema_header.h"
+#include "serve/shapes/shape_load.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <algorithm>
+#include <libpq-fe.h>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <pthread.h>
+#include <thread>
+#include <unordered_map>
+
+namespace pgsync::serve::electric {
+
+namespace {
+
+// Records the dispatcher reads before it tells the event loops what changed.
+constexpr size_t kBatchRecords = 4096;
+
+// Electric's handle form, "<hash>-<microseconds>": never reused, restarts included, because the
+// time part only grows (made strictly increasing within the process).
+std::string new_handle(const std::string& definition) {
+    static std::mutex mutex;
+    static int64_t last = 0;
+    int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    {
+        std::lock_guard lock(mutex);
+        if (now <= last) now = last + 1;
+        last = now;
+    }
+    return std::to_string(std::hash<std::string>{}(definition) % 100000000) + "-" +
+           std::to_string(now);
+}
+
+} // namespace
+
+struct ShapeRegistry::Impl {
+    ShapeRegistry& self;
+    ShapeRegistryOptions options;
+    ChangeLog& log;
+    std::function<std::vector<TableSchema>()> read_tables;
+    std::function<void(const std::vector<std::shared_ptr<ElectricShape>>&)> notify;
+
+    // ---- what requests see (any thread, under mutex)
+    mutable std::mutex mutex;
+    struct Served {
+        std::shared_ptr<const TableSchema> schema;
+        const config::Table* config = nullptr;
+    };
+    std::map<std::pair<std::string, std::string>, Served> served;
+    std::unordered_map<std::string, std::shared_ptr<ElectricShape>> by_handle;
+    std::unordered_map<std::string, std::shared_ptr<ElectricShape>> by_definition;
+
+    // ---- commands for the dispatcher
+    std::mutex command_mutex;
+    std::condition_variable command_cv;
+    struct Command {
+        enum class Kind { Add, Loaded, Drop } kind;
+        std::shared_ptr<ElectricShape> shape;
+        std::optional<LoadSnapshot> load;
+    };
+    std::deque<Command> commands;
+    bool appended = false; // the log grew since the dispatcher last looked
+    bool stopping = false;
+
+    // ---- the dispatcher's own state (its thread only)
+    struct DispatchTable {
+        std::shared_ptr<const TableSchema> schema;
+        filter::ShapeIndex index;
+        std::unordered_map<uint64_t, std::shared_ptr<ElectricShape>> shapes;
+        std::vector<uint64_t> needs_old;
+    };
+    std::map<std::pair<std::string, std::string>, DispatchTable> dispatch_tables;
+    uint64_t next_id = 1;
+    struct Touched {
+        std::shared_ptr<ElectricShape> shape;
+        std::string messages;
+        LogOffset last;
+    };
+    std::unordered_map<uint64_t, Touched> touched; // shapes changed by the open transaction
+    std::vector<std::shared_ptr<ElectricShape>> changed; // to notify after the batch
+
+    // ---- the snapshot pool
+    std::mutex pool_mutex;
+    std::condition_variable pool_cv;
+    std::deque<std::function<void(LoadConnection&)>> pool_jobs;
+    std::vector<std::thread> threads;
+
+    Impl(ShapeRegistry& s, const ShapeRegistryOptions& o, ChangeLog& l,
+         std::function<std::vector<TableSchema>()> r,
+         std::function<void(const std::vector<std::shared_ptr<ElectricShape>>&)> n)
+        : self(s), options(o), log(l), read_tables(std::move(r)), notify(std::move(n)) {}
+
+    void load_served(std::vector<TableSchema> published);
+    void post(Command command) {
+        {
+            std::lock_guard lock(command_mutex);
+            commands.push_back(std::move(command));
+        }
+        command_cv.notify_one();
+    }
+    void submit(std::function<void(LoadConnection&)> job) {
+        {
+            std::lock_guard lock(pool_mutex);
+            pool_jobs.push_back(std::move(job));
+        }
+        pool_cv.notify_one();
+    }
+    void pool_thread();
+    void prepare(const std::shared_ptr<ElectricShape>& shape, LoadConnection& worker);
+    void load(const std::shared_ptr<ElectricShape>& shape, LoadConnection& worker);
+    void fail(const std::shared_ptr<ElectricShape>& shape, int status, std::string message);
+    void forget(const std::shared_ptr<ElectricShape>& shape); // out of the maps (locks mutex)
+
+    void dispatcher_thread();
+    void run_command(Command& command);
+    void unindex(ElectricShape& shape);
+    void rotate_table(DispatchTable& table, std::string_view why);
+    void dispatch(const LogRecord& record, record::ScannedRecord& scanned, RowImages& row,
+                  std::vector<uint64_t>& candidates);
+    void commit(Lsn commit_lsn, uint32_t xid);
+    void reload_tables();
+};
+
+void ShapeRegistry::Impl::load_served(std::vector<TableSchema> published) {
+    std::map<std::pair<std::string, std::string>, Served> fresh;
+    for (auto& schema : published) {
+        const config::Table* configured = nullptr;
+        if (!options.tables.empty()) {
+            for (const auto& table : options.tables) {
+                auto name = config::parse_table_name(table.name.value);
+                if (name && name->schema == schema.schema && name->name == schema.name)
+                    configured = &table;
+            }
+            if (!configured) continue; // the config lists the tables clients may see
+        }
+        auto key = std::make_pair(schema.schema, schema.name);
+        fresh[key] = {std::make_shared<TableSchema>(std::move(schema)), configured};
+    }
+    std::lock_guard lock(mutex);
+    served = std::move(fresh);
+}
+
+// ---- requests
+
+ShapeRegistry::ShapeRegistry(
+    const ShapeRegistryOptions& options, ChangeLog& log,
+    std::function<std::vector<TableSchema>()> read_tables,
+    std::function<void(const std::vector<std::shared_ptr<ElectricShape>>&)> notify)
+    : m_impl(std::make_unique<Impl>(*this, options, log, std::move(read_tables),
+                                    std::move(notify))) {
+    Impl& impl = *m_impl;
+    std::error_code ec;
+    std::filesystem::remove_all(options.dir, ec); // shape logs of an earlier run: never trusted
+    std::filesystem::create_directories(options.dir, ec);
+    if (ec)
+        throw Error("could not create shape directory \"" + options.dir + "\": " + ec.message(),
+                    "Check that the storage directory is writable.");
+    impl.load_served(impl.read_tables());
+    m_processed_lsn = log.end().lsn.value();
+}
+
+void ShapeRegistry::start() {
+    Impl& impl = *m_impl;
+    impl.threads.emplace_back([&impl] {
+        pthread_setname_np(pthread_self(), "pgsync-shapes");
+        impl.dispatcher_thread();
+    });
+    for (int i = 0; i < std::max(1, impl.options.snapshot_threads); ++i)
+        impl.threads.emplace_back([&impl] {
+            pthread_setname_np(pthread_self(), "pgsync-shape-load");
+            impl.pool_thread();
+        });
+}
+
+ShapeRegistry::~ShapeRegistry() {
+    Impl& impl = *m_impl;
+    {
+        std::lock_guard lock(impl.command_mutex);
+        impl.stopping = true;
+    }
+    {
+        std::lock_guard lock(impl.pool_mutex);
+        impl.pool_jobs.clear();
+    }
+    impl.command_cv.notify_all();
+    impl.pool_cv.notify_all();
+    for (auto& thread : impl.threads)
+        thread.join();
+}
+
+void ShapeRegistry::wake() {
+    {
+        std::lock_guard lock(m_impl->command_mutex);
+        m_impl->appended = true;
+    }
+    m_impl->command_cv.notify_one();
+}
+
+size_t ShapeRegistry::shape_count() const {
+    std::lock_guard lock(m_impl->mutex);
+    return m_impl->by_handle.size();
+}
+
+std::shared_ptr<ElectricShape> ShapeRegistry::find(const std::string& handle) const {
+    std::lock_guard lock(m_impl->mutex);
+    auto it = m_impl->by_handle.find(handle);
+    return it == m_impl->by_handle.end() ? nullptr : it->second;
+}
+
+ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Principal* principal,
+                                         bool create) {
+    Impl& impl = *m_impl;
+    ShapeLookup out;
+    auto refuse = [&](int status, std::string field, std::string message) {
+        out.status = status;
+        out.field = std::move(field);
+        out.message = std::move(message);
+        return out;
+    };
+    const std::string table_text = request.table.schema + "." + request.table.name;
+    Impl::Served served;
+    {
+        std::lock_guard lock(impl.mutex);
+        auto it = impl.served.find({request.table.schema, request.table.name});
+        if (it == impl.served.end())
+            return refuse(400, "table",
+                          "table \"" + table_text + "\" is not served (not in publication \"" +
+                              impl.options.publication + "\"" +
+                              (impl.options.tables.empty() ? "" : " or not listed in the config") +
+                              ")");
+        served = it->second;
+    }
+    // Authorisation (F5, F6): the token must grant the table; its mandatory filter is ANDed in.
+    const TableGrant* grant = nullptr;
+    if (principal && !principal->all_tables) {
+        for (const auto& g : principal->tables)
+            if (g.schema == request.table.schema && g.name == request.table.name) grant = &g;
+        if (!grant)
+            return refuse(403, "table", "the token does not grant table \"" + table_text + "\"");
+    }
+    SubscribeRequest subscribe;
+    subscribe.table_text = table_text;
+    subscribe.table = {request.table.schema, request.table.name};
+    subscribe.params = request.params;
+    if (!request.where.empty()) {
+        auto parsed = filter::parse_where(request.where);
+        if (!parsed.ok())
+            return refuse(400, "where",
+                          "At location " + std::to_string(parsed.error.position) + ": " +
+                              parsed.error.message);
+        subscribe.where = std::move(parsed.expr);
+    }
+    FilterResult filter = subscription_filter(subscribe, *served.schema, grant, served.config);
+    if (!filter.ok())
+        return refuse(filter.error_code == "forbidden" ? 403 : 400, "where", filter.error_message);
+    std::vector<std::string> columns = request.columns;
+    if (served.config && served.config->columns) {
+        std::vector<std::string> allowed;
+        for (const auto& c : *served.config->columns)
+            allowed.push_back(c.value);
+        if (columns.empty()) columns = allowed;
+        for (const auto& c : columns)
+            if (std::find(allowed.begin(), allowed.end(), c) == allowed.end())
+                return refuse(403, "columns",
+                              "column \"" + c + "\" is not served (not in the config's columns)");
+    }
+    auto shape = std::make_shared<Shape>();
+    if (auto problem = make_shape(*shape, served.schema, std::move(filter.filter), columns))
+        return refuse(400, "columns", *problem);
+    if (!columns.empty())
+        for (int k : served.schema->key_columns)
+            if (std::find(shape->selected.begin(), shape->selected.end(), k) ==
+                shape->selected.end())
+                return refuse(400, "columns",
+                              "the key column \"" + served.schema->columns[size_t(k)].name +
+                                  "\" must be included");
+    const std::string definition = shape->identity + (request.replica_full ? "|full" : "|default") +
+                                   (request.changes_only ? "|changes_only" : "|full");
+
+    std::shared_ptr<ElectricShape> entry;
+    {
+        std::lock_guard lock(impl.mutex);
+        if (auto it = impl.by_definition.find(definition); it != impl.by_definition.end()) {
+            out.shape = it->second;
+            return out;
+        }
+        if (!create) return refuse(404, {}, "No existing shape found");
+        if (impl.by_handle.size() >= impl.options.max_shapes)
+            return refuse(503, {},
+                          "the server holds its maximum of " +
+                              std::to_string(impl.options.max_shapes) +
+                              " shapes; retry later or raise --max-shapes");
+        entry = std::make_shared<ElectricShape>();
+        entry->handle = new_handle(definition);
+        entry->definition = definition;
+        entry->shape = std::move(shape);
+        entry->replica_full = request.replica_full;
+        entry->changes_only = request.changes_only;
+        entry->log = std::make_unique<ShapeLog>(impl.options.dir + "/" + entry->handle + ".log");
+        impl.by_definition[definition] = entry;
+        impl.by_handle[entry->handle] = entry;
+    }
+    impl.submit([&impl, entry](LoadConnection& worker) { impl.prepare(entry, worker); });
+    out.shape = std::move(entry);
+    return out;
+}
+
+bool ShapeRegistry::rotate(const std::shared_ptr<ElectricShape>& shape) {
+    if (!shape) return false;
+    ElectricShape::State state = shape->state.load();
+    if (state == ElectricShape::State::Gone || state == ElectricShape::State::Failed) return false;
+    m_impl->forget(shape);
+    m_impl->post({Impl::Command::Kind::Drop, shape, {}});
+    return true;
+}
+
+void ShapeRegistry::Impl::forget(const std::shared_ptr<ElectricShape>& shape) {
+    std::lock_guard lock(mutex);
+    if (auto it = by_handle.find(shape->handle); it != by_handle.end() && it->second == shape)
+        by_handle.erase(it);
+    if (auto it = by_definition.find(shape->definition);
+        it != by_definition.end() && it->second == shape)
+        by_definition.erase(it);
+}
+
+void ShapeRegistry::Impl::fail(const std::shared_ptr<ElectricShape>& shape, int status,
+                               std::string message) {
+    shape->failure = std::move(message);
+    shape->failure_status = status;
+    forget(shape);
+    post({Command::Kind::Drop, shape, {}});
+}
+
+// ---- the snapshot pool
+
+void ShapeRegistry::Impl::pool_thread() {
+    LoadConnection worker;
+    for (;;) {
+        std::function<void(LoadConnection&)> job;
+        {
+            std::unique_lock lock(pool_mutex);
+            pool_cv.wait(lock, [&] {
+                std::lock_guard command_lock(command_mutex);
+                return stopping || !pool_jobs.empty();
+            });
+            std::lock_guard command_lock(command_mutex);
+            if (stopping) return;
+            job = std::move(pool_jobs.front());
+            pool_jobs.pop_front();
+        }
+        job(worker);
+    }
+}
+
+// Before the shape is indexed: its types and its header, so the dispatcher can render its
+// changes from the first one on.
+void ShapeRegistry::Impl::prepare(const std::shared_ptr<ElectricShape>& shape,
+                                  LoadConnection& worker) {
+    try {
+        if (!worker.conn || PQstatus(worker.conn.raw()) != CONNECTION_OK)
+            worker.conn = pg::Connection::open({options.conninfo, false, "pgsync-serve shapes", {}});
+        const TableSchema& table = *shape->shape->table;
+        auto catalog = std::make_shared<pg::TypeCatalog>();
+        catalog->load(worker.conn, table.declared_type_oids);
+        shape->schema_header = read_schema_header(worker.conn, table, shape->shape->selected);
+        shape->context = make_message_context(shape->shape, std::move(catalog), shape->replica_full);
+        post({Command::Kind::Add, shape, {}});
+    } catch (const std::exception& e) {
+        worker.conn.close();
+        log::warning("could not prepare shape " + shape->handle + ": " + e.what());
+        fail(shape, 503, "could not read the table's catalog entry; retry");
+    }
+}
+
+void ShapeRegistry::Impl::load(const std::shared_ptr<ElectricShape>& shape,
+                               LoadConnection& worker) {
+    try {
+        LoadSnapshot snapshot;
+        switch (begin_shape_load(worker, options.conninfo, options.publication, *shape->shape,
+                                 snapshot)) {
+        case LoadStart::Unpublished:
+            return fail(shape, 400, "table \"" + shape->shape->table->display_name() +
+                                        "\" left the publication");
+        case LoadStart::PublicationChanged:
+            return fail(shape, 409, "the publication's column list changed");
+        case LoadStart::Started:
+            break;
+        }
+        std::string chunk;
+        uint64_t index = 0;
+        bool more = !shape->changes_only;
+        if (!more) abandon_shape_load(worker);
+        while (more) {
+            if (shape->state.load() != ElectricShape::State::Loading) {
+                abandon_shape_load(worker);
+                return;
+            }
+            more = read_shape_rows(worker, *shape->shape, [&](const RowImages& row) {
+                append_change(chunk, *shape->context, ShapeOp::Insert, row, nullptr);
+                if (chunk.size() >= options.chunk_bytes) {
+                    shape->log->append({Lsn(0), index++}, Lsn(0), chunk);
+                    chunk.clear();
+                }
+            });
+        }
+        chunk += ',';
+        chunk += snapshot_end_message(snapshot.xids);
+        shape->log->append({Lsn(0), index}, Lsn(0), chunk);
+        post({Command::Kind::Loaded, shape, std::move(snapshot)});
+    } catch (const std::exception& e) {
+        log::warning("initial load of shape " + shape->handle + " failed: " + e.what());
+        fail(shape, 503, "the shape's initial load failed; retry");
+    }
+}
+
+// ---- the dispatcher
+
+void ShapeRegistry::Impl::reload_tables() {
+    std::vector<TableSchema> published;
+    try {
+        published = read_tables();
+    } catch (const std::exception& e) {
+        log::warning(std::string("could not reload the published tables: ") + e.what());
+        return;
+    }
+    load_served(published);
+    std::lock_guard lock(mutex);
+    for (auto& [key, entry] : served) {
+        DispatchTable& table = dispatch_tables[key];
+        if (table.shapes.empty()) table.schema = entry.schema;
+    }
+}
+
+void ShapeRegistry::Impl::unindex(ElectricShape& shape) {
+    if (!shape.id) return;
+    for (auto& [key, table] : dispatch_tables)
+        if (table.shapes.erase(shape.id)) {
+            table.index.remove(shape.id);
+            std::erase(table.needs_old, shape.id);
+        }
+    touched.erase(shape.id);
+    shape.id = 0;
+}
+
+void ShapeRegistry::Impl::run_command(Command& command) {
+    auto& shape = command.shape;
+    switch (command.kind) {
+    case Command::Kind::Add: {
+        if (shape->state.load() != ElectricShape::State::Loading) return;
+        const TableSchema& schema = *shape->shape->table;
+        auto it = dispatch_tables.find({schema.schema, schema.name});
+        if (it == dispatch_tables.end() || it->second.schema != shape->shape->table) {
+            // The table changed between the request and now: the next request starts over.
+            forget(shape);
+            shape->state = ElectricShape::State::Gone;
+            changed.push_back(shape);
+            return;
+        }
+        DispatchTable& table = it->second;
+        shape->id = next_id++;
+        table.shapes[shape->id] = shape;
+        table.index.add(shape->id, shape->shape->filter ? &*shape->shape->filter : nullptr);
+        if (shape->shape->needs_old_image) table.needs_old.push_back(shape->id);
+        // Indexed at this position: every later change reaches it; the load starts now, so its
+        // snapshot sees everything before.
+        submit([this, shape](LoadConnection& worker) { load(shape, worker); });
+        return;
+    }
+    case Command::Kind::Loaded: {
+        if (shape->state.load() != ElectricShape::State::Loading) return;
+        for (auto& pending : shape->pending)
+            if (shape->changes_only || !command.load->saw(pending.lsn, pending.xid))
+                shape->log->append(pending.offset, pending.lsn, pending.messages);
+        shape->pending.clear();
+        shape->pending.shrink_to_fit();
+        if (!shape->changes_only) shape->load = std::move(command.load);
+        shape->state = ElectricShape::State::Ready;
+        changed.push_back(shape);
+        return;
+    }
+    case Command::Kind::Drop:
+        unindex(*shape);
+        shape->pending.clear();
+        shape->state = shape->failure.empty() ? ElectricShape::State::Gone
+                                              : ElectricShape::State::Failed;
+        changed.push_back(shape);
+        return;
+    }
+}
+
+void ShapeRegistry::Impl::rotate_table(DispatchTable& table, std::string_view why) {
+    auto shapes = table.shapes;
+    for (auto& [id, shape] : shapes) {
+        log::debug("shape " + shape->handle + " rotated: " + std::string(why));
+        forget(shape);
+        unindex(*shape);
+        shape->state = ElectricShape::State::Gone;
+        changed.push_back(shape);
+    }
+}
+
+void ShapeRegistry::Impl::dispatch(const LogRecord& record, record::ScannedRecord& scanned,
+                                   RowImages& row, std::vector<uint64_t>& candidates) {
+    switch (record_kind(scanned)) {
+    case RecordKind::Commit:
+        return commit(scanned.commit_lsn, record.xid);
+    case RecordKind::Relation: {
+        bool reload = false;
+        for (auto& [key, table] : dispatch_tables)
+            if (table.schema && changes_schema(scanned, *table.schema)) {
+                rotate_table(table, "the table's columns changed");
+                reload = true;
+            }
+        if (reload) reload_tables();
+        return;
+    }
+    case RecordKind::Truncate:
+        for (auto& [key, table] : dispatch_tables)
+            if (table.schema && truncates(scanned, *table.schema))
+                rotate_table(table, "the table was truncated");
+        return;
+    case RecordKind::Other:
+        return;
+    case RecordKind::Row:
+        break;
+    }
+    DispatchTable* table = nullptr;
+    for (auto& [key, entry] : dispatch_tables)
+        if (entry.schema && entry.schema->is(scanned.schema_token, scanned.table_token))
+            table = &entry;
+    if (!table || table->shapes.empty()) return;
+    if (!read_row(*table->schema, scanned, row)) return;
+    change_candidates(table->index, table->needs_old, row, candidates);
+    for (uint64_t id : candidates) {
+        auto it = table->shapes.find(id);
+        if (it == table->shapes.end()) continue;
+        ElectricShape& shape = *it->second;
+        if (shape.load && shape.load->passed(scanned.commit_lsn)) shape.load.reset();
+        const ShapeOp op = row_meaning(*shape.shape, row, shape.load, scanned.commit_lsn, record.xid);
+        if (op == ShapeOp::None) continue;
+        Touched& entry = touched[id];
+        if (!entry.shape) entry.shape = it->second;
+        ChangeOrigin origin{record.xid, scanned.commit_lsn, record.offset.op};
+        const int messages = append_change(entry.messages, *shape.context, op, row, &origin);
+        entry.last = {scanned.commit_lsn, record.offset.op + uint64_t(messages > 1)};
+    }
+}
+
+void ShapeRegistry::Impl::commit(Lsn commit_lsn, uint32_t xid) {
+    for (auto& [id, entry] : touched) {
+        ElectricShape& shape = *entry.shape;
+        if (entry.messages.empty()) continue;
+        mark_last(entry.messages);
+        if (shape.state.load() == ElectricShape::State::Loading) {
+            shape.pending.push_back({entry.last, commit_lsn, xid, std::move(entry.messages)});
+            continue;
+        }
+        try {
+            shape.log->append(entry.last, commit_lsn, entry.messages);
+        } catch (const std::exception& e) {
+            log::warning(std::string(e.what()) + "; the shape is rotated");
+            forget(entry.shape);
+            unindex(shape);
+            shape.state = ElectricShape::State::Gone;
+        }
+        changed.push_back(entry.shape);
+    }
+    touched.clear();
+    self.m_processed_lsn = commit_lsn.value();
+}
+
+void ShapeRegistry::Impl::dispatcher_thread() {
+    // Shapes start from the log's end: what came before is in their initial load.
+    std::unique_ptr<ChangeLog::Reader> reader;
+    try {
+        reader = log.read_after(log.end());
+    } catch (const std::exception& e) {
+        log::warning(std::string("the shape dispatcher could not read the log: ") + e.what());
+    }
+    {
+        std::lock_guard lock(mutex);
+        for (auto& [key, entry] : served)
+            dispatch_tables[key].schema = entry.schema;
+    }
+    LogRecord record;
+    record::ScannedRecord scanned;
+    RowImages row;
+    std::vector<uint64_t> candidates;
+    std::vector<Command> batch;
+    for (;;) {
+        {
+            std::unique_lock lock(command_mutex);
+            command_cv.wait_for(lock, std::chrono::milliseconds(200),
+                                [&] { return stopping || appended || !commands.empty(); });
+            if (stopping) return;
+            appended = false;
+            batch.assign(std::make_move_iterator(commands.begin()),
+                         std::make_move_iterator(commands.end()));
+            commands.clear();
+        }
+        for (auto& command : batch)
+            run_command(command);
+        batch.clear();
+        bool more = true;
+        while (more && reader) {
+            size_t n = 0;
+            try {
+                while (n < kBatchRecords && reader->next(record)) {
+                    ++n;
+                    if (record::scan_record(record.line, scanned))
+                        dispatch(record, scanned, row, candidates);
+                }
+            } catch (const std::exception& e) {
+                log::warning(std::string("the shape dispatcher stopped reading the log: ") +
+                             e.what());
+                reader.reset();
+            }
+            more = n == kBatchRecords;
+            if (reader && reader->expired()) {
+                // Retention passed the dispatcher: every shape's log has a hole; start over.
+                log::warning("the change log dropped records the shape dispatcher had not read; "
+                             "every Electric shape is rotated");
+                for (auto& [key, table] : dispatch_tables)
+                    rotate_table(table, "the log expired");
+                reader = log.read_after(log.end());
+            }
+            if (!changed.empty()) {
+                std::sort(changed.begin(), changed.end());
+                changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+                notify(changed);
+                changed.clear();
+            }
+        }
+        if (!changed.empty()) {
+            notify(changed);
+            changed.clear();
+        }
+    }
+}
+
+} // namespace pgsync::serve::electric

@@ -1,0 +1,364 @@
+// /v1/shape on libwebsockets: requests in, held long-polls, replies and SSE streams out.
+#include "serve/net/shape_http.h"
+
+#include "util/log.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <libwebsockets.h>
+
+namespace pgsync::serve {
+
+using electric::Answer;
+using electric::ElectricShape;
+
+namespace {
+
+constexpr size_t kWriteBytes = 64 * 1024;
+constexpr int kMaxHeaderBytes = 32 * 1024;
+constexpr int kSseKeepaliveSeconds = 21;
+
+std::string header(lws* wsi, lws_token_indexes token) {
+    int length = lws_hdr_total_length(wsi, token);
+    if (length <= 0 || length > kMaxHeaderBytes) return {};
+    std::string value(size_t(length) + 1, '\0');
+    int copied = lws_hdr_copy(wsi, value.data(), length + 1, token);
+    if (copied < 0) return {};
+    value.resize(size_t(copied));
+    return value;
+}
+
+// The query's parameters as lws decoded them (percent escapes and '+'), split at the first '='.
+std::vector<electric::QueryParam> query_params(lws* wsi) {
+    std::vector<electric::QueryParam> out;
+    static thread_local char buf[kMaxHeaderBytes];
+    for (int i = 0; i < 1100; ++i) {
+        int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0) break;
+        std::string_view arg(buf, size_t(n));
+        size_t eq = arg.find('=');
+        if (eq == std::string_view::npos)
+            out.push_back({std::string(arg), {}});
+        else
+            out.push_back({std::string(arg.substr(0, eq)), std::string(arg.substr(eq + 1))});
+    }
+    return out;
+}
+
+std::string method_of(lws* wsi) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) return "GET";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0) return "HEAD";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) > 0) return "DELETE";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) return "OPTIONS";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) return "POST";
+    return "OTHER";
+}
+
+int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+} // namespace
+
+struct HeldRequest {
+    lws* wsi = nullptr;
+    electric::ShapeRequest request;
+    std::optional<Principal> principal; // none: insecure
+    electric::RequestInfo info;
+    enum class Phase { Waiting, Writing, Streaming, Done } phase = Phase::Waiting;
+    std::shared_ptr<ElectricShape> watched; // Waiting or Streaming: indexed in m_held
+    std::string head;                       // the status line and headers, written first
+    std::string body;                       // then this
+    size_t sent = 0;                        // of body
+    bool head_sent = false;
+    bool streaming = false; // SSE: the body is open-ended
+    LogOffset position;     // SSE: what the client has
+    std::chrono::steady_clock::time_point stream_end, next_keepalive;
+    bool waited_long = false; // a loading shape's wait was re-armed at least once
+};
+
+ShapeHttp::ShapeHttp(electric::ShapeApi& api, ShapeHttpOptions options)
+    : m_api(api), m_options(std::move(options)) {}
+
+ShapeHttp::~ShapeHttp() = default;
+
+int ShapeHttp::on_request(lws* wsi, HeldRequest*& held) {
+    if (held) on_closed(held); // a new request on a kept-alive connection
+    if (m_options.metrics) ++m_options.metrics->shape_requests_total;
+    held = new HeldRequest;
+    HeldRequest& request = *held;
+    request.wsi = wsi;
+    request.info.method = method_of(wsi);
+    request.info.origin = header(wsi, WSI_TOKEN_ORIGIN);
+    request.info.if_none_match = header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
+    request.info.request_headers = header(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS);
+    const std::string authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    const std::vector<electric::QueryParam> query = query_params(wsi);
+    // Everything needed is copied: lws's header buffer goes back to its pool, so thousands of
+    // held long-polls cost only their HeldRequest.
+    lws_http_headers_detach(wsi);
+
+    const std::string& method = request.info.method;
+    electric::HttpReply early;
+    bool answered = false;
+    if (method == "OPTIONS") {
+        early = m_api.preflight(request.info);
+        answered = true;
+    } else if (method != "GET" && method != "HEAD" && method != "DELETE") {
+        early = m_api.error(405, {}, "method not allowed on /v1/shape; use GET, HEAD, DELETE or "
+                                     "OPTIONS (subset snapshots by POST are not supported)",
+                            request.info);
+        answered = true;
+    }
+    electric::RequestError problem;
+    if (!answered &&
+        !electric::parse_shape_request(query, method == "DELETE", request.request, problem)) {
+        early = m_api.error(400, problem.field, problem.message, request.info);
+        answered = true;
+    }
+    // Who it is: an API key (Bearer, or Electric's secret/api_secret parameter) may do anything,
+    // a JWT what its grants say; --insecure serves everyone.
+    if (!answered && !m_options.insecure) {
+        std::string bearer;
+        if (authorization.size() > 7 && strncasecmp(authorization.c_str(), "Bearer ", 7) == 0)
+            bearer = authorization.substr(7);
+        const std::string& key = !request.request.secret.empty() ? request.request.secret : bearer;
+        if (!m_options.api_key.empty() && !key.empty() && api_key_matches(key, m_options.api_key)) {
+            Principal principal;
+            principal.all_tables = true;
+            principal.subject = "api-key";
+            request.principal = std::move(principal);
+        } else if (method == "DELETE") {
+            early = m_api.error(401, {}, "Unauthorized - an API key is required to delete a shape",
+                                request.info);
+            answered = true;
+        } else if (m_options.jwt && !bearer.empty()) {
+            AuthResult result = m_options.jwt->verify(bearer, unix_now());
+            if (result.principal) {
+                request.principal = std::move(*result.principal);
+            } else {
+                early = m_api.error(401, {}, "Unauthorized - invalid token: " + result.error,
+                                    request.info);
+                answered = true;
+            }
+        } else {
+            early = m_api.error(401, {},
+                                bearer.empty() && key.empty()
+                                    ? "Unauthorized - a token is required: Authorization: Bearer "
+                                      "<jwt or API key>"
+                                    : "Unauthorized - Invalid API secret",
+                                request.info);
+            answered = true;
+        }
+    }
+    if (!answered && method == "DELETE") {
+        early = m_api.remove(request.request, request.principal ? &*request.principal : nullptr,
+                             request.info);
+        answered = true;
+    }
+    if (answered) return start_reply(wsi, request, early, false) ? 0 : -1;
+    respond(wsi, request, false);
+    return 0;
+}
+
+// Asks the api what to answer now, and writes it, holds the request, or starts the stream.
+void ShapeHttp::respond(lws* wsi, HeldRequest& held, bool timed_out) {
+    if (held.phase != HeldRequest::Phase::Waiting) return;
+    Answer answer = m_api.answer(held.request, held.principal ? &*held.principal : nullptr,
+                                 held.info, timed_out);
+    if (answer.kind == Answer::Kind::Wait) {
+        if (held.watched != answer.shape) { // newly held: its time starts now
+            unhold(held);
+            held.watched = answer.shape;
+            m_held[held.watched.get()].push_back(&held);
+            if (m_options.metrics) ++m_options.metrics->shape_held;
+            hold(wsi);
+        }
+        return;
+    }
+    unhold(held);
+    const bool stream = answer.kind == Answer::Kind::Stream;
+    if (!start_reply(wsi, held, answer.reply, stream)) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (stream) {
+        held.phase = HeldRequest::Phase::Streaming;
+        held.streaming = true;
+        held.position = answer.position;
+        held.watched = answer.shape;
+        m_held[held.watched.get()].push_back(&held);
+        const auto now = std::chrono::steady_clock::now();
+        held.stream_end = now + std::chrono::seconds(m_api.options().sse_seconds);
+        held.next_keepalive = now + std::chrono::seconds(kSseKeepaliveSeconds);
+        lws_http_mark_sse(wsi);
+        held.body += m_api.sse_events(*held.watched, held.position);
+        lws_set_timer_usecs(wsi, lws_usec_t(kSseKeepaliveSeconds) * LWS_USEC_PER_SEC);
+    }
+}
+
+// The head through lws (it knows the connection's HTTP version), then the body, written as the
+// socket takes them (on_writeable). False when the head does not fit.
+bool ShapeHttp::start_reply(lws* wsi, HeldRequest& held, electric::HttpReply& reply, bool stream) {
+    size_t room = 2048;
+    for (auto& [name, value] : reply.headers)
+        room += name.size() + value.size() + 8;
+    std::string buffer(LWS_PRE + room, '\0');
+    auto* start = reinterpret_cast<unsigned char*>(buffer.data()) + LWS_PRE;
+    unsigned char* p = start;
+    unsigned char* end = reinterpret_cast<unsigned char*>(buffer.data()) + buffer.size();
+    if (lws_add_http_header_status(wsi, unsigned(reply.status), &p, end)) return false;
+    for (auto& [name, value] : reply.headers) {
+        std::string key = name + ":";
+        if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(key.c_str()),
+                                        reinterpret_cast<const unsigned char*>(value.data()),
+                                        int(value.size()), &p, end))
+            return false;
+    }
+    if (!stream && lws_add_http_header_content_length(wsi, reply.body.size(), &p, end))
+        return false;
+    if (lws_finalize_http_header(wsi, &p, end)) return false;
+    held.head.assign(reinterpret_cast<char*>(start), size_t(p - start));
+    held.body = held.info.method == "HEAD" ? std::string() : std::move(reply.body);
+    held.sent = 0;
+    held.head_sent = false;
+    held.phase = HeldRequest::Phase::Writing;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+    lws_callback_on_writable(wsi);
+    return true;
+}
+
+void ShapeHttp::hold(lws* wsi) {
+    const int seconds = m_api.options().long_poll_seconds;
+    // The connection stays ours for the long-poll (and a margin); the timer answers it.
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, seconds + 30);
+    lws_set_timer_usecs(wsi, lws_usec_t(seconds) * LWS_USEC_PER_SEC);
+}
+
+void ShapeHttp::unhold(HeldRequest& held) {
+    if (!held.watched) return;
+    if (m_options.metrics && held.phase == HeldRequest::Phase::Waiting) --m_options.metrics->shape_held;
+    auto it = m_held.find(held.watched.get());
+    if (it != m_held.end()) {
+        std::erase(it->second, &held);
+        if (it->second.empty()) m_held.erase(it);
+    }
+    held.watched.reset();
+}
+
+int ShapeHttp::on_writeable(lws* wsi, HeldRequest* held) {
+    if (!held || held->phase == HeldRequest::Phase::Waiting ||
+        held->phase == HeldRequest::Phase::Done)
+        return 0;
+    std::string chunk(LWS_PRE + kWriteBytes, '\0');
+    auto* payload = reinterpret_cast<unsigned char*>(chunk.data()) + LWS_PRE;
+    if (!held->head_sent) {
+        if (held->head.size() > kWriteBytes) return -1;
+        std::memcpy(payload, held->head.data(), held->head.size());
+        if (lws_write(wsi, payload, held->head.size(), LWS_WRITE_HTTP_HEADERS) <
+            int(held->head.size()))
+            return -1;
+        held->head_sent = true;
+        if (!held->body.empty() || held->streaming) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (held->sent < held->body.size()) {
+        const size_t n = std::min(kWriteBytes, held->body.size() - held->sent);
+        std::memcpy(payload, held->body.data() + held->sent, n);
+        const bool last = !held->streaming && held->sent + n == held->body.size();
+        if (lws_write(wsi, payload, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < int(n))
+            return -1;
+        held->sent += n;
+        if (held->sent < held->body.size()) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (held->streaming) {
+        held->body.clear();
+        held->sent = 0;
+        if (std::chrono::steady_clock::now() >= held->stream_end) return -1; // the stream's end
+        return 0;
+    }
+    // Done: the connection may carry the client's next request.
+    held->phase = HeldRequest::Phase::Done;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int ShapeHttp::on_timer(lws* wsi, HeldRequest* held) {
+    if (!held) return 0;
+    if (held->phase == HeldRequest::Phase::Streaming) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= held->stream_end) {
+            if (held->sent >= held->body.size()) return -1;
+            return 0;
+        }
+        if (now >= held->next_keepalive) {
+            held->body.append(": keep-alive\n\n");
+            held->next_keepalive = now + std::chrono::seconds(kSseKeepaliveSeconds);
+            lws_callback_on_writable(wsi);
+        }
+        const auto next = std::min(held->stream_end, held->next_keepalive);
+        lws_set_timer_usecs(
+            wsi, lws_usec_t(std::chrono::duration_cast<std::chrono::microseconds>(next - now).count()) + 1);
+        return 0;
+    }
+    if (held->phase != HeldRequest::Phase::Waiting) return 0;
+    // A live long-poll's time is up: answered up-to-date. A shape still loading keeps waiting.
+    if (held->request.live) {
+        respond(wsi, *held, true);
+    } else {
+        held->waited_long = true;
+        hold(wsi);
+    }
+    return 0;
+}
+
+void ShapeHttp::on_closed(HeldRequest*& held) {
+    if (!held) return;
+    unhold(*held);
+    delete held;
+    held = nullptr;
+}
+
+void ShapeHttp::post_changed(const std::vector<std::shared_ptr<ElectricShape>>& shapes) {
+    std::lock_guard lock(m_inbox_mutex);
+    m_inbox.insert(m_inbox.end(), shapes.begin(), shapes.end());
+}
+
+void ShapeHttp::service() {
+    std::vector<std::shared_ptr<ElectricShape>> changed;
+    {
+        std::lock_guard lock(m_inbox_mutex);
+        changed.swap(m_inbox);
+    }
+    for (auto& shape : changed) {
+        auto it = m_held.find(shape.get());
+        if (it == m_held.end()) continue;
+        std::vector<HeldRequest*> requests = it->second; // respond() edits the list
+        for (HeldRequest* held : requests) {
+            if (held->phase == HeldRequest::Phase::Waiting) {
+                respond(held->wsi, *held, false);
+            } else if (held->phase == HeldRequest::Phase::Streaming) {
+                if (shape->state.load() != ElectricShape::State::Ready) {
+                    // Rotated: the stream ends; the client's next request gets the 409.
+                    held->stream_end = std::chrono::steady_clock::now();
+                    lws_callback_on_writable(held->wsi);
+                    continue;
+                }
+                std::string events = m_api.sse_events(*shape, held->position);
+                if (events.empty()) continue;
+                held->body.append(events);
+                lws_callback_on_writable(held->wsi);
+            }
+        }
+    }
+}
+
+} // namespace pgsync::serve

@@ -1,0 +1,64 @@
+// ShapeHttp: the event-loop side of /v1/shape on one shard: reads a request's query and headers,
+// authenticates it (API key, JWT, or --insecure), asks the ShapeApi what to answer, and either
+// writes the reply, holds the request (a long-poll, or a shape still loading) until the shape
+// changes or its time is up, or streams Server-Sent Events. Held requests cost no header buffer
+// (lws's is released once the request is copied) and are found by shape when it changes.
+#pragma once
+
+#include "serve/access/auth.h"
+#include "serve/electric/shape_api.h"
+#include "serve/metrics.h"
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+struct lws;
+
+namespace pgsync::serve {
+
+struct Metrics;
+
+struct ShapeHttpOptions {
+    Metrics* metrics = nullptr;
+    std::string api_key;
+    const JwtVerifier* jwt = nullptr; // null: no JWTs
+    bool insecure = false;
+    size_t max_body_bytes = 64 * 1024;
+};
+
+struct HeldRequest; // per connection, owned by ShapeHttp
+
+class ShapeHttp {
+public:
+    ShapeHttp(electric::ShapeApi& api, ShapeHttpOptions options);
+    ~ShapeHttp();
+
+    // lws callbacks for a connection whose request is /v1/shape. Non-zero closes it.
+    int on_request(lws* wsi, HeldRequest*& held);
+    int on_writeable(lws* wsi, HeldRequest* held);
+    int on_timer(lws* wsi, HeldRequest* held);
+    void on_closed(HeldRequest*& held);
+
+    // Any thread: these shapes changed (the shard's wake follows).
+    void post_changed(const std::vector<std::shared_ptr<electric::ElectricShape>>& shapes);
+    // This shard's thread, when woken: answers the held requests of the shapes that changed.
+    void service();
+
+private:
+    void respond(lws* wsi, HeldRequest& held, bool timed_out);
+    void hold(lws* wsi);
+    bool start_reply(lws* wsi, HeldRequest& held, electric::HttpReply& reply, bool stream);
+    void unhold(HeldRequest& held);
+
+    electric::ShapeApi& m_api;
+    ShapeHttpOptions m_options;
+    std::mutex m_inbox_mutex;
+    std::vector<std::shared_ptr<electric::ElectricShape>> m_inbox;
+    std::unordered_map<const electric::ElectricShape*, std::vector<HeldRequest*>> m_held;
+};
+
+} // namespace pgsync::serve
