@@ -7,6 +7,7 @@
 
 #include "changelog/log_offset.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,6 +15,11 @@
 #include <vector>
 
 namespace pgsync::serve::electric {
+
+// Limits on what a request may carry, checked before anything is parsed: a parameter's name or
+// value (and a POST body's string) of at most kMaxParamBytes, and at most kMaxParams $n values.
+inline constexpr size_t kMaxParamBytes = 64 * 1024;
+inline constexpr size_t kMaxParams = 1000;
 
 // "0_inf": the end of a shape's snapshot region (op = kSnapshotEndOp at LSN 0). Snapshot chunks
 // are 0_0, 0_1, ...; real changes have an LSN above 0, so offsets order as Electric's do.
@@ -67,8 +73,8 @@ struct ShapeRequest {
     Start start = Start::Beginning;
     LogOffset offset; // Start::At
     std::string handle;
-    bool live = false; // present with any value but "false"
-    bool sse = false;  // live_sse or experimental_live_sse = true (requires live)
+    bool live = false;              // present with any value but "false"
+    bool sse = false;               // live_sse or experimental_live_sse = true (requires live)
     std::optional<uint64_t> cursor; // empty or absent: nullopt
     std::string where;              // empty: none
     std::vector<std::optional<std::string>> params; // params[1]..params[n]: $1..$n
@@ -83,13 +89,14 @@ struct ShapeRequest {
 // nor now (and ignored when it is); live is refused with -1 and now, live_sse without live;
 // replica is default|full and log full|changes_only; params[n] must be numbered 1..n without gaps
 // (at most 1,000). For DELETE (for_delete): table or handle is required and offset is not.
-// False with error naming the first bad parameter.
+// False with error naming the first bad parameter (checked in a fixed order: sizes, table, offset,
+// handle, live, live_sse, params, columns, replica, log, subset), and out left as it was.
 bool parse_shape_request(const std::vector<QueryParam>& query, bool for_delete, ShapeRequest& out,
                          RequestError& error);
 
 // The JSON body of a POST subset request: {"where", "params": {"1": ...}, "limit", "offset",
 // "order_by"} (other keys ignored). False with error (field "body" or the key) when it is not a
-// JSON object or a member has the wrong type.
+// JSON object or a member has the wrong type; out is left as it was then.
 bool parse_subset_body(std::string_view body, Subset& out, RequestError& error);
 
 } // namespace pgsync::serve::electric
