@@ -17,6 +17,11 @@ namespace pgsync::serve::electric {
 // ("2024-01-02T03:04:05+00:00" to "2024-01-02 03:04:05+00"), json/jsonb as the JSON text, arrays
 // as array literals ({1,2}, {"a b",NULL}, nested), composites as record literals. False when the
 // token does not fit the type (out may then hold part of it).
+//
+// The text is PostgreSQL's byte for byte except where the JSON has lost the difference: a json or
+// jsonb element or field holding JSON null comes back as NULL (to_json writes null for both), an
+// array's "[lo:hi]=" bounds are gone, and a compact jsonb token gets jsonb's spacing but keeps its
+// key order. json and jsonb arrays are read as one dimension (a nested JSON array is a value).
 bool append_value_text(std::string& out, const pg::TypeInfo& type, std::string_view json_token);
 
 } // namespace pgsync::serve::electric
