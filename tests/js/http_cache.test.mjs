@@ -29,7 +29,7 @@ const kClients = 1000
 const kChanges = 10
 const kMaxOriginRequestsPerChange = 10
 // The counter of /v1/shape requests pgsync-serve exposes on /metrics.
-const kRequestsMetric = 'pgsync_shape_requests_total'
+const kRequestsMetric = 'pgsync_serve_shape_requests_total'
 const kTemplate = fileURLToPath(new URL('../../examples/http-cache/nginx.conf', import.meta.url))
 const kNginx = process.env.PGSYNC_NGINX || '/usr/sbin/nginx'
 

@@ -79,7 +79,7 @@ HttpReply ShapeApi::error(int status, const std::string& field, const std::strin
     } else {
         body["message"] = message;
     }
-    reply.body = body.dump();
+    reply.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     reply.headers.emplace_back("content-type", "application/json; charset=utf-8");
     reply.headers.emplace_back("cache-control", "no-store");
     reply.headers.emplace_back("surrogate-control", "no-store");
