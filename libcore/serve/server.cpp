@@ -190,6 +190,7 @@ void run_server(const ServeOptions& options) {
         http_options.jwt = shape_jwt ? &*shape_jwt : nullptr;
         http_options.insecure = options.insecure;
         http_options.metrics = &metrics;
+        http_options.max_held = size_t(options.max_clients);
         shard->shapes = std::make_unique<ShapeHttp>(shape_api, http_options);
     }
     registry->start(); // its threads may now tell the shards what changed

@@ -27,6 +27,15 @@ namespace {
 
 // Records the dispatcher reads before it tells the event loops what changed.
 constexpr size_t kBatchRecords = 4096;
+// A shape unrequested this long is idle: it may make room for a new one. Every live client asks
+// at least once per long-poll (at most 40 s), so no shape in use is ever taken.
+constexpr int64_t kIdleMilliseconds = 120 * 1000;
+
+int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 
 // Electric's handle form, "<hash>-<microseconds>": never reused, restarts included, because the
 // time part only grows (made strictly increasing within the process).
@@ -85,6 +94,7 @@ struct ShapeRegistry::Impl {
     };
     std::map<std::pair<std::string, std::string>, DispatchTable> dispatch_tables;
     uint64_t next_id = 1;
+    size_t indexed = 0; // shapes in dispatch_tables
     struct Touched {
         std::shared_ptr<ElectricShape> shape;
         std::string messages;
@@ -296,16 +306,29 @@ ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Prin
         std::lock_guard lock(impl.mutex);
         if (auto it = impl.by_definition.find(definition); it != impl.by_definition.end()) {
             out.shape = it->second;
+            out.shape->last_used = steady_ms();
             return out;
         }
         if (!create) return refuse(404, {}, "No existing shape found");
-        if (impl.by_handle.size() >= impl.options.max_shapes)
-            return refuse(503, {},
-                          "the server holds its maximum of " +
-                              std::to_string(impl.options.max_shapes) +
-                              " shapes; retry later or raise --max-shapes");
+        if (impl.by_handle.size() >= impl.options.max_shapes) {
+            // Room is made by the least recently requested idle shape: a client that creates
+            // shapes by the thousand cannot lock the others out, only churn its own.
+            std::shared_ptr<ElectricShape> oldest;
+            for (auto& [handle, candidate] : impl.by_handle)
+                if (!oldest || candidate->last_used.load() < oldest->last_used.load())
+                    oldest = candidate;
+            if (!oldest || steady_ms() - oldest->last_used.load() < kIdleMilliseconds)
+                return refuse(503, {},
+                              "the server holds its maximum of " +
+                                  std::to_string(impl.options.max_shapes) +
+                                  " shapes, all in use; retry later or raise --max-shapes");
+            impl.by_handle.erase(oldest->handle);
+            impl.by_definition.erase(oldest->definition);
+            impl.post({Impl::Command::Kind::Drop, oldest, {}});
+        }
         entry = std::make_shared<ElectricShape>();
         entry->handle = new_handle(definition);
+        entry->last_used = steady_ms();
         entry->definition = definition;
         entry->shape = std::move(shape);
         entry->replica_full = request.replica_full;
@@ -451,6 +474,7 @@ void ShapeRegistry::Impl::unindex(ElectricShape& shape) {
         if (table.shapes.erase(shape.id)) {
             table.index.remove(shape.id);
             std::erase(table.needs_old, shape.id);
+            --indexed;
         }
     touched.erase(shape.id);
     shape.id = 0;
@@ -473,6 +497,7 @@ void ShapeRegistry::Impl::run_command(Command& command) {
         DispatchTable& table = it->second;
         shape->id = next_id++;
         table.shapes[shape->id] = shape;
+        ++indexed;
         table.index.add(shape->id, shape->shape->filter ? &*shape->shape->filter : nullptr);
         if (shape->shape->needs_old_image) table.needs_old.push_back(shape->id);
         // Indexed at this position: every later change reaches it; the load starts now, so its
@@ -571,8 +596,12 @@ void ShapeRegistry::Impl::commit(Lsn commit_lsn, uint32_t xid) {
         }
         try {
             shape.log->append(entry.last, commit_lsn, entry.messages);
+            if (shape.log->bytes() > options.max_log_bytes)
+                throw Error("the log of shape " + shape.handle + " passed " +
+                            std::to_string(options.max_log_bytes) + " bytes");
         } catch (const std::exception& e) {
-            log::warning(std::string(e.what()) + "; the shape is rotated");
+            // Its clients start over from a new snapshot, which is smaller than its history.
+            log::info(std::string(e.what()) + "; the shape is rotated");
             forget(entry.shape);
             unindex(shape);
             shape.state = ElectricShape::State::Gone;
@@ -621,6 +650,11 @@ void ShapeRegistry::Impl::dispatcher_thread() {
             try {
                 while (n < kBatchRecords && reader->next(record)) {
                     ++n;
+                    // Without shapes a record concerns nobody: only the position moves.
+                    if (indexed == 0 && touched.empty()) {
+                        if (record.commit) self.m_processed_lsn = record.offset.lsn.value();
+                        continue;
+                    }
                     if (record::scan_record(record.line, scanned))
                         dispatch(record, scanned, row, candidates);
                 }

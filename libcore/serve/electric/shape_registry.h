@@ -39,6 +39,7 @@ struct ElectricShape {
     std::unique_ptr<ShapeLog> log;
 
     std::atomic<State> state{State::Loading};
+    std::atomic<int64_t> last_used{0}; // steady-clock milliseconds of its last request
     // Set before state leaves Loading (then read-only): the header, and for Failed the reason
     // and the status to answer with (400 for a table no longer served, 503 for a failed load).
     std::string schema_header;
@@ -66,6 +67,7 @@ struct ShapeRegistryOptions {
     int snapshot_threads = 2;            // concurrent initial loads
     size_t chunk_bytes = 10u << 20;      // a snapshot chunk ends past this many bytes
     size_t max_shapes = 10000;           // past it the least recently used idle shape goes
+    uint64_t max_log_bytes = 64ull << 20; // a shape whose log passes this is rotated (refetched)
     std::vector<config::Table> tables;   // config's tables (allow-lists), when given
 };
 

@@ -171,6 +171,14 @@ void ShapeHttp::respond(lws* wsi, HeldRequest& held, bool timed_out) {
                                  held.info, timed_out);
     if (answer.kind == Answer::Kind::Wait) {
         if (held.watched != answer.shape) { // newly held: its time starts now
+            if (!held.watched && m_options.metrics &&
+                m_options.metrics->shape_held.load() >= m_options.max_held) {
+                electric::HttpReply busy =
+                    m_api.error(503, {}, "too many requests are waiting; retry later", held.info);
+                if (!start_reply(wsi, held, busy, false))
+                    lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+                return;
+            }
             unhold(held);
             held.watched = answer.shape;
             m_held[held.watched.get()].push_back(&held);

@@ -27,7 +27,7 @@ struct ShapeHttpOptions {
     std::string api_key;
     const JwtVerifier* jwt = nullptr; // null: no JWTs
     bool insecure = false;
-    size_t max_body_bytes = 64 * 1024;
+    size_t max_held = 20000; // long-polls waiting at once, over every shard (--max-clients)
 };
 
 struct HeldRequest; // per connection, owned by ShapeHttp
