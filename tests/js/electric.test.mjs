@@ -460,6 +460,43 @@ test('409: a Shape whose shape is DELETEd refetches and converges again', kTestT
   assert.notEqual(handle.stream.shapeHandle, before)
 })
 
+test('log=changes_only: requestSnapshot (GET) injects a subset whose later changes stream, fetchSnapshot (POST) returns one', kTestTimeout, async (t) => {
+  t.after(cleanup)
+  const { table, serve } = await tableAndServer(
+    'subset',
+    'id int PRIMARY KEY, grp text NOT NULL, n int',
+    [`(1, 'a', 1)`, `(2, 'b', 2)`, `(3, 'a', 3)`, `(4, 'a', 4)`]
+  )
+  const handle = await openShape(serve.url, { table }, { log: 'changes_only' })
+  await waitFor(() => handle.stream.isUpToDate, {
+    describe: () => `the changes_only stream to be up-to-date (errors: ${describeErrors(handle.errors)})`,
+  })
+  assert.equal(handle.shape.currentRows.length, 0, 'changes_only sends no rows up front')
+
+  const { data, metadata } = await handle.stream.requestSnapshot({
+    where: 'grp = $1',
+    params: { 1: 'a' },
+    orderBy: 'id',
+    limit: 2,
+  })
+  assert.deepEqual(data.map((m) => m.value.id), [1, 3])
+  assert.ok(BigInt(metadata.database_lsn) > 0n, 'database_lsn is a decimal LSN')
+  await converge(handle, table, { where: 'id IN (1, 3)' })
+  // A change to an injected row streams after the snapshot, once.
+  await sql(`UPDATE ${table} SET n = 10 WHERE id = 1`)
+  await converge(handle, table, { where: 'id IN (1, 3)' })
+
+  const fetched = await handle.stream.fetchSnapshot({
+    where: 'n >= $1',
+    params: { 1: '3' },
+    orderBy: 'id DESC',
+    method: 'POST',
+  })
+  assert.deepEqual(fetched.data.map((m) => m.value.id), [4, 3, 1])
+  assert.equal(handle.shape.currentRows.length, 2, 'fetchSnapshot does not inject its rows')
+  assert.equal(handle.errors.length, 0, describeErrors(handle.errors))
+})
+
 test('tableRows reads the table as the client parses it (the oracle the other tests use)', async () => {
   // Guards the comparison itself: a broken oracle would make converge() pass or fail for nothing.
   const table = uniqueName('oracle')

@@ -307,13 +307,16 @@ HttpResponse http_get(const std::string& host, int port, const std::string& path
 }
 
 HttpResponse http_request(const std::string& method, const std::string& host, int port,
-                          const std::string& path, const HttpHeaders& headers, int timeout_ms) {
+                          const std::string& path, const HttpHeaders& headers, int timeout_ms,
+                          const std::string& body) {
     HttpResponse response;
     int64_t deadline = now_ms() + timeout_ms;
     UniqueFd fd(open_socket(host, port, 0, deadline, response.error));
     if (fd.get() < 0) return response;
+    std::string extra = "Connection: close\r\n";
+    if (!body.empty()) extra += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     if (!write_all_until(fd.get(),
-                         request_text(host, port, path, headers, "Connection: close\r\n", method),
+                         request_text(host, port, path, headers, extra, method) + body,
                          deadline)) {
         response.error = "could not send the request";
         return response;

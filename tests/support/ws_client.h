@@ -27,10 +27,17 @@ struct HttpResponse {
 // encoding, or to EOF.
 HttpResponse http_get(const std::string& host, int port, const std::string& path,
                       const HttpHeaders& headers = {}, int timeout_ms = 5000);
-// The same with any method (HEAD, DELETE, OPTIONS, ...).
+// The same with any method (HEAD, DELETE, OPTIONS, ...) and, when given, a body (its
+// Content-Length added).
 HttpResponse http_request(const std::string& method, const std::string& host, int port,
                           const std::string& path, const HttpHeaders& headers = {},
-                          int timeout_ms = 5000);
+                          int timeout_ms = 5000, const std::string& body = {});
+// A POST of a JSON body.
+inline HttpResponse http_post(const std::string& host, int port, const std::string& path,
+                              const std::string& json_body, int timeout_ms = 10000) {
+    return http_request("POST", host, port, path, {{"Content-Type", "application/json"}},
+                        timeout_ms, json_body);
+}
 
 // The payloads of a run of unmasked text frames, as a server writes them (serve/hub/output.h);
 // fails the test on anything else.

@@ -186,8 +186,8 @@ int append_change(std::string& out, const MessageContext& context, ShapeOp op,
     return 1;
 }
 
-void mark_last(std::string& out) {
-    if (out.size() >= 2) out.insert(out.size() - 2, ",\"last\":true");
+void add_to_last_headers(std::string& out, std::string_view members) {
+    if (out.size() >= 2) out.insert(out.size() - 2, members);
 }
 
 std::string up_to_date_message(Lsn lsn) {

@@ -46,8 +46,11 @@ struct ChangeOrigin {
 int append_change(std::string& out, const MessageContext& context, ShapeOp op,
                   const RowImages& row, const ChangeOrigin* origin);
 
-// Marks the last message appended (which ends in "}}") as its transaction's last: "last":true.
-void mark_last(std::string& out);
+// Adds members (",\"name\":value") to the headers of the last message appended (which ends in
+// "}}").
+void add_to_last_headers(std::string& out, std::string_view members);
+// Marks the last message appended as its transaction's last: "last":true.
+inline void mark_last(std::string& out) { add_to_last_headers(out, ",\"last\":true"); }
 
 // {"headers":{"control":"up-to-date","global_last_seen_lsn":"<decimal>"}}
 std::string up_to_date_message(Lsn lsn);

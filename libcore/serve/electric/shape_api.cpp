@@ -129,17 +129,14 @@ HttpReply ShapeApi::data_reply(ElectricShape& shape, const ShapeRequest& request
 }
 
 Answer ShapeApi::answer(const ShapeRequest& request, const Principal* principal,
-                        const RequestInfo& info, bool timed_out) {
+                        const RequestInfo& info, bool timed_out,
+                        std::shared_ptr<SubsetQuery>& subset) {
     Answer out;
     auto reply = [&](HttpReply r) {
         out.kind = Answer::Kind::Reply;
         out.reply = std::move(r);
         return out;
     };
-    if (request.subset.present)
-        return reply(error(400, "subset",
-                           "subset snapshots are not supported by this server; use log=full",
-                           info));
     ShapeLookup lookup = m_registry.get_or_create(request, principal);
     if (lookup.status == 200 && lookup.shape->state.load() == ElectricShape::State::Gone)
         lookup = m_registry.get_or_create(request, principal); // rotated meanwhile: the new one
@@ -165,6 +162,7 @@ Answer ShapeApi::answer(const ShapeRequest& request, const Principal* principal,
         out.kind = Answer::Kind::Wait; // loading (or rotated this instant: asked again)
         return out;
     }
+    if (request.subset.present) return subset_answer(shape, request, info, subset, out);
     // Read before the log: everything up to it is in the shape's log by now.
     const Lsn processed = m_registry.processed_lsn();
     const std::string catch_up_cache = "public, max-age=" + std::to_string(m_options.max_age) +
@@ -222,6 +220,40 @@ Answer ShapeApi::answer(const ShapeRequest& request, const Principal* principal,
     body += "]";
     return reply(data_reply(shape, request, info, std::move(body), slice.end, slice.at_end, true,
                             cache));
+}
+
+Answer ShapeApi::subset_answer(ElectricShape& shape, const ShapeRequest& request,
+                               const RequestInfo& info, std::shared_ptr<SubsetQuery>& subset,
+                               Answer& out) {
+    if (!subset) {
+        ShapeLookup problem;
+        subset = m_registry.start_subset(out.shape, request.subset, problem);
+        if (!subset) {
+            out.kind = Answer::Kind::Reply;
+            out.reply = error(problem.status, problem.field, problem.message, info);
+            return out;
+        }
+    }
+    if (!subset->done.load()) {
+        out.kind = Answer::Kind::Wait; // its query runs; the registry notifies the shape
+        return out;
+    }
+    out.kind = Answer::Kind::Reply;
+    if (subset->status != 200) {
+        out.reply = error(subset->status, "subset", subset->message, info);
+        return out;
+    }
+    HttpReply& r = out.reply;
+    r.status = 200;
+    r.body = subset->body;
+    r.headers.emplace_back("content-type", "application/json; charset=utf-8");
+    r.headers.emplace_back("electric-handle", shape.handle);
+    r.headers.emplace_back("electric-offset", offset_text(subset->offset));
+    r.headers.emplace_back("electric-schema", shape.schema_header);
+    r.headers.emplace_back("electric-snapshot", "true");
+    r.headers.emplace_back("cache-control", "no-cache");
+    common_headers(r, info);
+    return out;
 }
 
 HttpReply ShapeApi::remove(const ShapeRequest& request, const Principal* principal,

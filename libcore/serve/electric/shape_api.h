@@ -52,10 +52,11 @@ public:
     ShapeApi(ShapeRegistry& registry, ShapeApiOptions options)
         : m_registry(registry), m_options(options) {}
 
-    // A GET/HEAD of /v1/shape (request parsed; principal null in insecure mode). timed_out: the
-    // long-poll's time is up (answer even when nothing changed).
+    // A GET/HEAD of /v1/shape, or a POST subset (request parsed; principal null in insecure
+    // mode). timed_out: the long-poll's time is up (answer even when nothing changed). subset:
+    // the request's subset query once started (kept by the caller between calls).
     Answer answer(const ShapeRequest& request, const Principal* principal, const RequestInfo& info,
-                  bool timed_out);
+                  bool timed_out, std::shared_ptr<SubsetQuery>& subset);
     // DELETE /v1/shape: rotates the shape (202), 404 when there is none.
     HttpReply remove(const ShapeRequest& request, const Principal* principal,
                      const RequestInfo& info);
@@ -73,6 +74,8 @@ public:
 
 private:
     void common_headers(HttpReply& reply, const RequestInfo& info) const;
+    Answer subset_answer(ElectricShape& shape, const ShapeRequest& request, const RequestInfo& info,
+                         std::shared_ptr<SubsetQuery>& subset, Answer& out);
     HttpReply data_reply(ElectricShape& shape, const ShapeRequest& request, const RequestInfo& info,
                          std::string body, LogOffset offset, bool up_to_date, bool has_data,
                          const std::string& cache_control) const;

@@ -1,10 +1,12 @@
 // The shape registry: definitions and handles, the dispatcher thread, the snapshot pool.
 #include "serve/electric/shape_registry.h"
 
+#include "filter/evaluator.h"
 #include "filter/shape_index.h"
 #include "filter/where_parser.h"
 #include "record/record_scan.h"
 #include "serve/access/subscription_filter.h"
+#include "serve/electric/order_by.h"
 #include "serve/electric/schema_header.h"
 #include "serve/shapes/shape_load.h"
 #include "util/error.h"
@@ -340,6 +342,86 @@ ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Prin
     impl.submit([&impl, entry](LoadConnection& worker) { impl.prepare(entry, worker); });
     out.shape = std::move(entry);
     return out;
+}
+
+std::shared_ptr<SubsetQuery> ShapeRegistry::start_subset(const std::shared_ptr<ElectricShape>& shape,
+                                                       const Subset& subset, ShapeLookup& problem) {
+    Impl& impl = *m_impl;
+    const TableSchema& table = *shape->shape->table;
+    auto refuse = [&](std::string message) -> std::shared_ptr<SubsetQuery> {
+        problem.status = 400;
+        problem.field = "subset";
+        problem.message = std::move(message);
+        return nullptr;
+    };
+    // The subset narrows the shape (its filter, a token's included) and never widens it: both
+    // filters apply, in SQL and again on every row.
+    std::optional<filter::BoundFilter> narrowing;
+    if (!subset.where.empty()) {
+        auto parsed = filter::parse_where(subset.where);
+        if (!parsed.ok())
+            return refuse("At location " + std::to_string(parsed.error.position) + ": " +
+                          parsed.error.message);
+        auto bound = filter::bind(*parsed.expr, table.columns, subset.params);
+        if (!bound.ok())
+            return refuse("At location " + std::to_string(bound.error.position) + ": " +
+                          bound.error.message);
+        narrowing = std::move(bound.filter);
+    }
+    std::string order_by, error;
+    if (!subset.order_by.empty() && !render_order_by(subset.order_by, table, order_by, error))
+        return refuse("order_by: " + error);
+    auto query = std::make_shared<SubsetQuery>();
+    const LogOffset end = shape->log->end();
+    query->offset = end.lsn.is_valid() ? end : kSnapshotEnd;
+    static std::atomic<int> next_mark{1};
+    const int mark = next_mark++;
+    impl.submit([&impl, shape, query, narrowing = std::move(narrowing), order_by,
+                 limit = subset.limit, offset = subset.offset, mark](LoadConnection& worker) {
+        try {
+            LoadSubset part{narrowing ? &*narrowing : nullptr, order_by, limit, offset};
+            LoadSnapshot snapshot;
+            switch (begin_shape_load(worker, impl.options.conninfo, impl.options.publication,
+                                     *shape->shape, snapshot, &part)) {
+            case LoadStart::Unpublished:
+            case LoadStart::PublicationChanged:
+                query->status = 409;
+                query->message = "the table's publication changed; refetch the shape";
+                break;
+            case LoadStart::Started: {
+                const std::string mark_member = ",\"snapshot_mark\":" + std::to_string(mark);
+                std::string data;
+                bool more = true;
+                while (more)
+                    more = read_shape_rows(worker, *shape->shape, [&](const RowImages& row) {
+                        if (narrowing &&
+                            filter::evaluate(*narrowing, row.new_cells) != filter::Match::Yes)
+                            throw Error("the database returned a row the subset's filter does "
+                                        "not match; nothing of it was sent");
+                        append_change(data, *shape->context, ShapeOp::Insert, row, nullptr);
+                        add_to_last_headers(data, mark_member);
+                    });
+                std::string xip;
+                for (uint64_t x : snapshot.xids.xip)
+                    xip += (xip.empty() ? "\"" : ",\"") + std::to_string(x) + "\"";
+                query->body = "{\"metadata\":{\"xmin\":\"" + std::to_string(snapshot.xids.xmin) +
+                              "\",\"xmax\":\"" + std::to_string(snapshot.xids.xmax) +
+                              "\",\"xip_list\":[" + xip + "],\"database_lsn\":\"" +
+                              std::to_string(snapshot.lsn.value()) +
+                              "\",\"snapshot_mark\":" + std::to_string(mark) + "},\"data\":[" +
+                              (data.empty() ? std::string() : data.substr(1)) + "]}";
+                break;
+            }
+            }
+        } catch (const std::exception& e) {
+            log::warning("subset snapshot of shape " + shape->handle + " failed: " + e.what());
+            query->status = 503;
+            query->message = "the subset snapshot failed; retry";
+        }
+        query->done = true;
+        impl.notify({shape});
+    });
+    return query;
 }
 
 bool ShapeRegistry::rotate(const std::shared_ptr<ElectricShape>& shape) {

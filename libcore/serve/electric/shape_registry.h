@@ -60,6 +60,16 @@ struct ElectricShape {
     uint64_t id = 0; // the dispatcher's index id
 };
 
+// A subset snapshot's answer (Electric's subset__* or POST), filled on the snapshot pool; the
+// registry notifies its shape when done.
+struct SubsetQuery {
+    std::atomic<bool> done{false};
+    int status = 200;    // else the error to answer with
+    std::string message; // the error's
+    std::string body;    // {"metadata":{…},"data":[…]}
+    LogOffset offset;    // electric-offset: the shape's log end when asked (before the snapshot)
+};
+
 struct ShapeRegistryOptions {
     std::string conninfo;
     std::string publication;
@@ -100,6 +110,10 @@ public:
                               bool create = true);
     // The shape with this handle, if it still exists (Gone shapes are forgotten).
     std::shared_ptr<ElectricShape> find(const std::string& handle) const;
+    // Checks a subset request against the shape's table (400s in problem) and starts its query
+    // on the snapshot pool; null when refused. The shape must be Ready.
+    std::shared_ptr<SubsetQuery> start_subset(const std::shared_ptr<ElectricShape>& shape,
+                                              const Subset& subset, ShapeLookup& problem);
     // DELETE: rotates the shape; false when there is none.
     bool rotate(const std::shared_ptr<ElectricShape>& shape);
     // The commit LSN of the last transaction every ready shape's log includes.

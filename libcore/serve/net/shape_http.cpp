@@ -18,6 +18,7 @@ namespace {
 constexpr size_t kWriteBytes = 64 * 1024;
 constexpr int kMaxHeaderBytes = 32 * 1024;
 constexpr int kSseKeepaliveSeconds = 21;
+constexpr size_t kMaxBodyBytes = 64 * 1024; // a POST subset's JSON
 
 std::string header(lws* wsi, lws_token_indexes token) {
     int length = lws_hdr_total_length(wsi, token);
@@ -70,6 +71,11 @@ struct HeldRequest {
     electric::RequestInfo info;
     enum class Phase { Waiting, Writing, Streaming, Done } phase = Phase::Waiting;
     std::shared_ptr<ElectricShape> watched; // Waiting or Streaming: indexed in m_held
+    std::shared_ptr<electric::SubsetQuery> subset; // a subset snapshot's query, once started
+    std::string authorization;
+    std::vector<electric::QueryParam> query;
+    std::string post_body; // POST: the subset parameters as JSON, as they arrive
+    bool body_pending = false;
     std::string head;                       // the status line and headers, written first
     std::string body;                       // then this
     size_t sent = 0;                        // of body
@@ -95,30 +101,72 @@ int ShapeHttp::on_request(lws* wsi, HeldRequest*& held) {
     request.info.origin = header(wsi, WSI_TOKEN_ORIGIN);
     request.info.if_none_match = header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
     request.info.request_headers = header(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS);
-    const std::string authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    const std::vector<electric::QueryParam> query = query_params(wsi);
+    request.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    request.query = query_params(wsi);
+    if (request.info.method == "POST") {
+        // A subset snapshot's parameters come as a JSON body: read it first (on_body).
+        const std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        if (!length.empty() && length.size() < 12 &&
+            length.find_first_not_of("0123456789") == std::string::npos &&
+            std::stoull(length) <= kMaxBodyBytes) {
+            request.body_pending = true;
+            return 0;
+        }
+        lws_http_headers_detach(wsi);
+        electric::HttpReply refused = m_api.error(
+            length.empty() ? 411 : 413, {},
+            length.empty() ? "a POST to /v1/shape needs a Content-Length"
+                           : "the body is larger than " + std::to_string(kMaxBodyBytes) + " bytes",
+            request.info);
+        return start_reply(wsi, request, refused, false) ? 0 : -1;
+    }
     // Everything needed is copied: lws's header buffer goes back to its pool, so thousands of
     // held long-polls cost only their HeldRequest.
     lws_http_headers_detach(wsi);
+    return proceed(wsi, request);
+}
 
+int ShapeHttp::on_body(lws* wsi, HeldRequest* held, const char* data, size_t length, bool complete) {
+    if (!held || !held->body_pending) return -1;
+    if (!complete) {
+        if (held->post_body.size() + length > kMaxBodyBytes) return -1;
+        held->post_body.append(data, length);
+        return 0;
+    }
+    held->body_pending = false;
+    lws_http_headers_detach(wsi);
+    return proceed(wsi, *held);
+}
+
+// The request is all there: check it, authenticate it, answer or hold it.
+int ShapeHttp::proceed(lws* wsi, HeldRequest& request) {
     const std::string& method = request.info.method;
+    const std::string& authorization = request.authorization;
     electric::HttpReply early;
     bool answered = false;
     if (method == "OPTIONS") {
         early = m_api.preflight(request.info);
         answered = true;
-    } else if (method != "GET" && method != "HEAD" && method != "DELETE") {
-        early = m_api.error(405, {}, "method not allowed on /v1/shape; use GET, HEAD, DELETE or "
-                                     "OPTIONS (subset snapshots by POST are not supported)",
+    } else if (method != "GET" && method != "HEAD" && method != "DELETE" && method != "POST") {
+        early = m_api.error(405, {}, "method not allowed on /v1/shape; use GET, HEAD, POST "
+                                     "(subset snapshots), DELETE or OPTIONS",
                             request.info);
         answered = true;
     }
     electric::RequestError problem;
-    if (!answered &&
-        !electric::parse_shape_request(query, method == "DELETE", request.request, problem)) {
+    if (!answered && !electric::parse_shape_request(request.query, method == "DELETE",
+                                                    request.request, problem)) {
         early = m_api.error(400, problem.field, problem.message, request.info);
         answered = true;
     }
+    if (!answered && method == "POST" &&
+        !electric::parse_subset_body(request.post_body, request.request.subset, problem)) {
+        early = m_api.error(400, problem.field, problem.message, request.info);
+        answered = true;
+    }
+    request.query.clear();
+    request.query.shrink_to_fit();
+    request.post_body.clear();
     // Who it is: an API key (Bearer, or Electric's secret/api_secret parameter) may do anything,
     // a JWT what its grants say; --insecure serves everyone.
     if (!answered && !m_options.insecure) {
@@ -168,7 +216,7 @@ int ShapeHttp::on_request(lws* wsi, HeldRequest*& held) {
 void ShapeHttp::respond(lws* wsi, HeldRequest& held, bool timed_out) {
     if (held.phase != HeldRequest::Phase::Waiting) return;
     Answer answer = m_api.answer(held.request, held.principal ? &*held.principal : nullptr,
-                                 held.info, timed_out);
+                                 held.info, timed_out, held.subset);
     if (answer.kind == Answer::Kind::Wait) {
         if (held.watched != answer.shape) { // newly held: its time starts now
             if (!held.watched && m_options.metrics &&

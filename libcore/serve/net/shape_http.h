@@ -39,6 +39,8 @@ public:
 
     // lws callbacks for a connection whose request is /v1/shape. Non-zero closes it.
     int on_request(lws* wsi, HeldRequest*& held);
+    // A POST's body as it arrives (complete: the end of it).
+    int on_body(lws* wsi, HeldRequest* held, const char* data, size_t length, bool complete);
     int on_writeable(lws* wsi, HeldRequest* held);
     int on_timer(lws* wsi, HeldRequest* held);
     void on_closed(HeldRequest*& held);
@@ -49,6 +51,7 @@ public:
     void service();
 
 private:
+    int proceed(lws* wsi, HeldRequest& held);
     void respond(lws* wsi, HeldRequest& held, bool timed_out);
     void hold(lws* wsi);
     bool start_reply(lws* wsi, HeldRequest& held, electric::HttpReply& reply, bool stream);

@@ -389,6 +389,15 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
         if (connection && connection->held && impl->options.shapes)
             return impl->options.shapes->on_writeable(wsi, connection->held);
         return lws_callback_http_dummy(wsi, reason, user, in, len);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (connection && connection->held && impl->options.shapes)
+            return impl->options.shapes->on_body(wsi, connection->held,
+                                                 static_cast<const char*>(in), len, false);
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (connection && connection->held && impl->options.shapes)
+            return impl->options.shapes->on_body(wsi, connection->held, nullptr, 0, true);
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_CLOSED_HTTP:
         if (connection && impl->options.shapes) impl->options.shapes->on_closed(connection->held);
         return lws_callback_http_dummy(wsi, reason, user, in, len);

@@ -32,7 +32,7 @@ void begin(LoadConnection& worker, const std::string& conninfo) {
 
 LoadStart begin_shape_load(LoadConnection& worker, const std::string& conninfo,
                            const std::string& publication, const Shape& shape,
-                           LoadSnapshot& snapshot) {
+                           LoadSnapshot& snapshot, const LoadSubset* subset) {
     const TableSchema& table = *shape.table;
     begin(worker, conninfo);
     pg::Connection& conn = worker.conn;
@@ -68,6 +68,12 @@ LoadStart begin_shape_load(LoadConnection& worker, const std::string& conninfo,
             for (auto& p : sql.params)
                 params.emplace_back(std::move(p));
         }
+        if (subset && subset->filter) {
+            filter::SqlFilter sql = filter::render_sql(*subset->filter, int(params.size()) + 1);
+            where = where.empty() ? sql.sql : where + " AND " + sql.sql;
+            for (auto& p : sql.params)
+                params.emplace_back(std::move(p));
+        }
         if (!row_filter.empty()) // the publication's own filter: catalog text, not a client's
             where = where.empty() ? "(" + row_filter + ")" : where + " AND (" + row_filter + ")";
         std::string select = "SELECT ";
@@ -77,6 +83,11 @@ LoadStart begin_shape_load(LoadConnection& worker, const std::string& conninfo,
         }
         select += " FROM " + table.sql_name();
         if (!where.empty()) select += " WHERE " + where;
+        if (subset) {
+            if (!subset->order_by_sql.empty()) select += " ORDER BY " + subset->order_by_sql;
+            if (subset->limit) select += " LIMIT " + std::to_string(*subset->limit);
+            if (subset->offset) select += " OFFSET " + std::to_string(*subset->offset);
+        }
 
         // The insert position, not the write position: under synchronous_commit = off a
         // transaction the snapshot sees may have its commit record past what was written (issue 9).

@@ -13,6 +13,7 @@
 #include "serve/shapes/shape.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace pgsync::serve {
@@ -26,11 +27,19 @@ struct LoadConnection {
 
 enum class LoadStart { Started, Unpublished, PublicationChanged };
 
+// A part of the shape's rows (an Electric subset snapshot): a further filter, an order (SQL
+// rendered from checked column names) and a window.
+struct LoadSubset {
+    const filter::BoundFilter* filter = nullptr;
+    std::string order_by_sql;
+    std::optional<uint64_t> limit, offset;
+};
+
 // Begins the transaction and declares the cursor; on anything but Started the transaction is
 // rolled back. Throws pgsync::Error when the database fails (the connection is then closed).
 LoadStart begin_shape_load(LoadConnection& worker, const std::string& conninfo,
                            const std::string& publication, const Shape& shape,
-                           LoadSnapshot& snapshot);
+                           LoadSnapshot& snapshot, const LoadSubset* subset = nullptr);
 
 // Reads up to 1,000 rows: row(images) for each, with images.new_cells pointing into a buffer
 // valid during the call. Returns false when the rows are exhausted (the transaction is then
