@@ -64,7 +64,13 @@ void ShapeApi::common_headers(HttpReply& reply, const RequestInfo& info) const {
                                info.origin.empty() ? "*" : info.origin);
     reply.headers.emplace_back("access-control-expose-headers", kExposeHeaders);
     reply.headers.emplace_back("access-control-allow-methods", "GET, POST, HEAD, DELETE, OPTIONS");
-    if (!info.origin.empty()) reply.headers.emplace_back("vary", "origin");
+    // A cache must not hand one client's answer to a request with other credentials (a token's
+    // filter shapes the rows), nor one origin's CORS answer to another.
+    if (info.authorized || !info.origin.empty())
+        reply.headers.emplace_back("vary", info.authorized && !info.origin.empty()
+                                               ? "origin, authorization"
+                                           : info.authorized ? "authorization"
+                                                             : "origin");
     reply.headers.emplace_back("electric-server", "pgsync/" PGSYNC_VERSION);
 }
 

@@ -37,6 +37,7 @@ struct RequestInfo {
     std::string origin; // Origin header, or empty
     std::string if_none_match;
     std::string request_headers; // Access-Control-Request-Headers (OPTIONS)
+    bool authorized = false;     // credentials decided what it may see (Vary: authorization)
 };
 
 struct Answer {

@@ -32,6 +32,8 @@ constexpr size_t kBatchRecords = 4096;
 // A shape unrequested this long is idle: it may make room for a new one. Every live client asks
 // at least once per long-poll (at most 40 s), so no shape in use is ever taken.
 constexpr int64_t kIdleMilliseconds = 120 * 1000;
+// The filter work a shape may cost per change (filter::evaluation_cost), as for a /v1/ws client.
+constexpr uint64_t kMaxFilterCost = 1024;
 
 int64_t steady_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -279,6 +281,14 @@ ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Prin
     FilterResult filter = subscription_filter(subscribe, *served.schema, grant, served.config);
     if (!filter.ok())
         return refuse(filter.error_code == "forbidden" ? 403 : 400, "where", filter.error_message);
+    // One dispatcher evaluates every shape's filter on each change of its table: a shape gets the
+    // budget a /v1/ws connection has for all its subscriptions.
+    if (filter.filter && filter::evaluation_cost(*filter.filter) > kMaxFilterCost)
+        return refuse(400, "where",
+                      "the filter would cost " +
+                          std::to_string(filter::evaluation_cost(*filter.filter)) +
+                          " units per change, the limit is " + std::to_string(kMaxFilterCost) +
+                          "; use shorter LIKE patterns or shorter IN lists");
     std::vector<std::string> columns = request.columns;
     if (served.config && served.config->columns) {
         std::vector<std::string> allowed;

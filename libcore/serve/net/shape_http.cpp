@@ -179,6 +179,7 @@ int ShapeHttp::proceed(lws* wsi, HeldRequest& request) {
             principal.all_tables = true;
             principal.subject = "api-key";
             request.principal = std::move(principal);
+            request.info.authorized = true;
         } else if (method == "DELETE") {
             early = m_api.error(401, {}, "Unauthorized - an API key is required to delete a shape",
                                 request.info);
@@ -187,6 +188,7 @@ int ShapeHttp::proceed(lws* wsi, HeldRequest& request) {
             AuthResult result = m_options.jwt->verify(bearer, unix_now());
             if (result.principal) {
                 request.principal = std::move(*result.principal);
+                request.info.authorized = true;
             } else {
                 early = m_api.error(401, {}, "Unauthorized - invalid token: " + result.error,
                                     request.info);
