@@ -7,6 +7,21 @@
 
 namespace pgsync::serve::electric {
 
+namespace {
+
+// A schema or table name in Electric's key: '/' and '.' doubled, as Electric's build_key does, so
+// that no name can run into the key's separators.
+std::string key_part(const std::string& name) {
+    std::string out = "\"";
+    for (char c : name) {
+        out += c;
+        if (c == '/' || c == '.') out += c;
+    }
+    return out + '"';
+}
+
+} // namespace
+
 MessageContext make_message_context(std::shared_ptr<const Shape> shape,
                                     std::shared_ptr<const pg::TypeCatalog> catalog,
                                     bool replica_full) {
@@ -15,8 +30,7 @@ MessageContext make_message_context(std::shared_ptr<const Shape> shape,
     for (uint32_t oid : table.declared_type_oids)
         context.column_types.push_back(&catalog->get(oid));
     context.relation_json = "[" + table.schema_json + "," + table.name_json + "]";
-    std::string quoted = "\"" + table.schema + "\".\"" + table.name + "\"";
-    context.key_prefix = quoted;
+    context.key_prefix = key_part(table.schema) + "." + key_part(table.name);
     context.replica_full = replica_full;
     context.shape = std::move(shape);
     context.catalog = std::move(catalog);

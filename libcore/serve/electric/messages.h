@@ -24,7 +24,7 @@ struct MessageContext {
     std::vector<const pg::TypeInfo*> column_types;  // per table column
     bool replica_full = false;
     std::string relation_json; // ["schema","name"]
-    std::string key_prefix;    // "schema"."name" (Electric's key, before the values)
+    std::string key_prefix;    // "schema"."name" with '/' and '.' doubled: Electric's key start
 };
 
 // Builds the context; throws pgsync::Error when a column's type is not in the catalog.
