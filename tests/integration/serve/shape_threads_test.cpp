@@ -6,6 +6,7 @@
 #include "serve_support.h"
 
 #include <atomic>
+#include <future>
 #include <catch2/catch.hpp>
 #include <map>
 #include <thread>
@@ -95,7 +96,7 @@ TEST_CASE("HTTP shape clients on four event-loop threads follow their shapes thr
             ", 0 FROM generate_series(1, 200) i");
     create_slot(slot, pub, {table});
     ServeConfig config;
-    config.extra_args = {"--threads", "4", "--long-poll-timeout", "1"};
+    config.extra_args = {"--threads", "4", "--long-poll-timeout", "1", "--sse-timeout", "2"};
     auto server = std::make_unique<ServeProcess>(slot, pub,
                                                  test_tmp_dir() + "/" + unique_name("shthreads"),
                                                  config);
@@ -125,6 +126,26 @@ TEST_CASE("HTTP shape clients on four event-loop threads follow their shapes thr
             http_request("DELETE", "127.0.0.1", server->port(),
                          "/v1/shape?table=" + table + "&where=grp+%3D+%241&params%5B1%5D=1");
         std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
+    // An SSE stream and a subset snapshot of a shape meanwhile (other threads of the server).
+    {
+        ShapeFollower probe;
+        probe.port = server->port();
+        probe.query = followers[0].query;
+        probe.restart();
+        for (int i = 0; i < 20 && !probe.up_to_date; ++i)
+            REQUIRE(probe.step());
+        std::string base = "/v1/shape?" + probe.query + "&handle=" + probe.handle;
+        auto sse = std::async(std::launch::async, [&] {
+            return http_get("127.0.0.1", server->port(),
+                            base + "&offset=" + probe.offset + "&live=true&live_sse=true", {},
+                            30000);
+        });
+        db.exec("INSERT INTO " + table + " VALUES (5000, 0, 0)");
+        auto subset = http_get("127.0.0.1", server->port(),
+                               base + "&offset=" + probe.offset + "&subset__order_by=id", {}, 30000);
+        CHECK((subset.status == 200 || subset.status == 409)); // 409: rotated meanwhile
+        CHECK(sse.get().status > 0);
     }
     // Let every follower catch up, then stop them.
     std::this_thread::sleep_for(std::chrono::seconds(3));
