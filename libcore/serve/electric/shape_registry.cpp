@@ -32,6 +32,9 @@ constexpr size_t kBatchRecords = 4096;
 // A shape unrequested this long is idle: it may make room for a new one. Every live client asks
 // at least once per long-poll (at most 40 s), so no shape in use is ever taken.
 constexpr int64_t kIdleMilliseconds = 120 * 1000;
+// Spellings of one shape's request remembered (the same shape asked for with other whitespace or
+// parameter forms); past it a request is parsed each time, so a client cannot grow the map.
+constexpr size_t kMaxRequestKeys = 16;
 // The filter work a shape may cost per change (filter::evaluation_cost), as for a /v1/ws client.
 constexpr uint64_t kMaxFilterCost = 1024;
 
@@ -76,6 +79,17 @@ struct ShapeRegistry::Impl {
     std::map<std::pair<std::string, std::string>, Served> served;
     std::unordered_map<std::string, std::shared_ptr<ElectricShape>> by_handle;
     std::unordered_map<std::string, std::shared_ptr<ElectricShape>> by_definition;
+    // Request text (with the grant) -> its shape; each shape lists its keys (forgotten with it).
+    std::unordered_map<std::string, std::shared_ptr<ElectricShape>> by_request;
+    void remember(const std::string& key, const std::shared_ptr<ElectricShape>& shape) {
+        if (shape->request_keys.size() >= kMaxRequestKeys) return; // a new spelling: parsed
+        if (by_request.emplace(key, shape).second) shape->request_keys.push_back(key);
+    }
+    void erase_keys(ElectricShape& shape) {
+        for (const auto& key : shape.request_keys)
+            by_request.erase(key);
+        shape.request_keys.clear();
+    }
 
     // ---- commands for the dispatcher
     std::mutex command_mutex;
@@ -266,6 +280,28 @@ ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Prin
         if (!grant)
             return refuse(403, "table", "the token does not grant table \"" + table_text + "\"");
     }
+    // Every request of a shape (each long-poll round of each client) would parse and bind its
+    // filter again: the same request text under the same grant finds its shape by that text.
+    std::string request_key = request.table.schema + '\0' + request.table.name + '\0' +
+                              request.where + '\0' +
+                              (request.replica_full ? "full" : "default") +
+                              (request.changes_only ? "changes_only" : "full") + '\0';
+    for (const auto& c : request.columns)
+        request_key += c + '\x01';
+    for (const auto& p : request.params)
+        request_key += (p ? "v" + *p : std::string("n")) + '\x01';
+    request_key += grant ? '\0' + grant->where : std::string("\0*");
+    if (grant)
+        for (const auto& p : grant->params)
+            request_key += (p ? "v" + *p : std::string("n")) + '\x01';
+    {
+        std::lock_guard lock(impl.mutex);
+        if (auto it = impl.by_request.find(request_key); it != impl.by_request.end()) {
+            out.shape = it->second;
+            out.shape->last_used = steady_ms();
+            return out;
+        }
+    }
     SubscribeRequest subscribe;
     subscribe.table_text = table_text;
     subscribe.table = {request.table.schema, request.table.name};
@@ -319,6 +355,7 @@ ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Prin
         if (auto it = impl.by_definition.find(definition); it != impl.by_definition.end()) {
             out.shape = it->second;
             out.shape->last_used = steady_ms();
+            impl.remember(request_key, out.shape);
             return out;
         }
         if (!create) return refuse(404, {}, "No existing shape found");
@@ -336,6 +373,7 @@ ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Prin
                                   " shapes, all in use; retry later or raise --max-shapes");
             impl.by_handle.erase(oldest->handle);
             impl.by_definition.erase(oldest->definition);
+            impl.erase_keys(*oldest);
             impl.post({Impl::Command::Kind::Drop, oldest, {}});
         }
         entry = std::make_shared<ElectricShape>();
@@ -348,6 +386,7 @@ ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Prin
         entry->log = std::make_unique<ShapeLog>(impl.options.dir + "/" + entry->handle + ".log");
         impl.by_definition[definition] = entry;
         impl.by_handle[entry->handle] = entry;
+        impl.remember(request_key, entry);
     }
     impl.submit([&impl, entry](LoadConnection& worker) { impl.prepare(entry, worker); });
     out.shape = std::move(entry);
@@ -445,6 +484,7 @@ bool ShapeRegistry::rotate(const std::shared_ptr<ElectricShape>& shape) {
 
 void ShapeRegistry::Impl::forget(const std::shared_ptr<ElectricShape>& shape) {
     std::lock_guard lock(mutex);
+    erase_keys(*shape);
     if (auto it = by_handle.find(shape->handle); it != by_handle.end() && it->second == shape)
         by_handle.erase(it);
     if (auto it = by_definition.find(shape->definition);
