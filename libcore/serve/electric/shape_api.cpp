@@ -288,27 +288,24 @@ HttpReply ShapeApi::remove(const ShapeRequest& request, const Principal* princip
 std::string ShapeApi::sse_events(ElectricShape& shape, LogOffset& position) {
     std::string out;
     if (shape.state.load() != ElectricShape::State::Ready) return out;
-    for (int batch = 0; batch < 16; ++batch) {
-        const Lsn processed = m_registry.processed_lsn();
-        ShapeLog::Slice slice = shape.log->read_after(position, m_options.chunk_bytes);
-        if (!slice.entries) break;
-        const std::string& text = slice.messages;
-        size_t pos = 0;
-        while (pos < text.size()) {
-            size_t end = record::skip_json_value(text, pos);
-            if (end == std::string::npos) break;
-            out += "data: ";
-            out.append(text, pos, end - pos);
-            out += "\n\n";
-            pos = end;
-            if (pos < text.size() && text[pos] == ',') ++pos;
-        }
-        // The client resumes from "<global_last_seen_lsn>_0": never past what this batch holds.
-        const Lsn seen = slice.at_end ? later(processed, slice.last_lsn) : slice.last_lsn;
-        out += "data: " + up_to_date_message(seen) + "\n\n";
-        position = slice.end;
-        if (slice.at_end) break;
+    const Lsn processed = m_registry.processed_lsn();
+    ShapeLog::Slice slice = shape.log->read_after(position, m_options.chunk_bytes);
+    if (!slice.entries) return out;
+    const std::string& text = slice.messages;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t end = record::skip_json_value(text, pos);
+        if (end == std::string::npos) break;
+        out += "data: ";
+        out.append(text, pos, end - pos);
+        out += "\n\n";
+        pos = end;
+        if (pos < text.size() && text[pos] == ',') ++pos;
     }
+    // The client resumes from "<global_last_seen_lsn>_0": never past what this batch holds.
+    const Lsn seen = slice.at_end ? later(processed, slice.last_lsn) : slice.last_lsn;
+    out += "data: " + up_to_date_message(seen) + "\n\n";
+    position = slice.end;
     return out;
 }
 

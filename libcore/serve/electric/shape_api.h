@@ -67,8 +67,9 @@ public:
     HttpReply error(int status, const std::string& field, const std::string& message,
                     const RequestInfo& info) const;
 
-    // The SSE events (data: …\n\n) for what the shape's log holds after position, each batch
-    // ending with up-to-date; position moves. Empty when there is nothing new.
+    // The SSE events (data: …\n\n) for one slice of what the shape's log holds after position
+    // (at most about chunk_bytes), ending with up-to-date; position moves. Empty when there is
+    // nothing new. The caller asks again once the socket took them.
     std::string sse_events(ElectricShape& shape, LogOffset& position);
 
     const ShapeApiOptions& options() const { return m_options; }

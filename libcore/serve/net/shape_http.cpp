@@ -342,6 +342,9 @@ int ShapeHttp::on_writeable(lws* wsi, HeldRequest* held) {
         held->body.clear();
         held->sent = 0;
         if (std::chrono::steady_clock::now() >= held->stream_end) return -1; // the stream's end
+        // A client behind gets the log slice by slice, as its socket takes them.
+        if (held->watched) held->body = m_api.sse_events(*held->watched, held->position);
+        if (!held->body.empty()) lws_callback_on_writable(wsi);
         return 0;
     }
     // Done: the connection may carry the client's next request.
@@ -410,10 +413,12 @@ void ShapeHttp::service() {
                     lws_callback_on_writable(held->wsi);
                     continue;
                 }
-                std::string events = m_api.sse_events(*shape, held->position);
-                if (events.empty()) continue;
-                held->body.append(events);
-                lws_callback_on_writable(held->wsi);
+                // Written as the socket takes it: on_writeable reads the next slice when this one
+                // is out, so only a stream with nothing in hand reads here.
+                if (held->sent < held->body.size()) continue;
+                held->body = m_api.sse_events(*shape, held->position);
+                held->sent = 0;
+                if (!held->body.empty()) lws_callback_on_writable(held->wsi);
             }
         }
     }
