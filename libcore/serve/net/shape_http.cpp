@@ -83,7 +83,8 @@ struct HeldRequest {
     bool streaming = false; // SSE: the body is open-ended
     LogOffset position;     // SSE: what the client has
     std::chrono::steady_clock::time_point stream_end, next_keepalive;
-    bool waited_long = false; // a loading shape's wait was re-armed at least once
+    uint64_t id = 0; // the key of m_requests and of its deadlines
+    std::chrono::steady_clock::time_point deadline; // Waiting: when the long-poll answers
 };
 
 ShapeHttp::ShapeHttp(electric::ShapeApi& api, ShapeHttpOptions options)
@@ -97,6 +98,8 @@ int ShapeHttp::on_request(lws* wsi, HeldRequest*& held) {
     held = new HeldRequest;
     HeldRequest& request = *held;
     request.wsi = wsi;
+    request.id = m_next_id++;
+    m_requests[request.id] = held;
     request.info.method = method_of(wsi);
     request.info.origin = header(wsi, WSI_TOKEN_ORIGIN);
     request.info.if_none_match = header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
@@ -233,7 +236,7 @@ void ShapeHttp::respond(lws* wsi, HeldRequest& held, bool timed_out) {
             held.watched = answer.shape;
             m_held[held.watched.get()].push_back(&held);
             if (m_options.metrics) ++m_options.metrics->shape_held;
-            hold(wsi);
+            hold(held);
         }
         return;
     }
@@ -254,7 +257,7 @@ void ShapeHttp::respond(lws* wsi, HeldRequest& held, bool timed_out) {
         held.next_keepalive = now + std::chrono::seconds(kSseKeepaliveSeconds);
         lws_http_mark_sse(wsi);
         held.body += m_api.sse_events(*held.watched, held.position);
-        lws_set_timer_usecs(wsi, lws_usec_t(kSseKeepaliveSeconds) * LWS_USEC_PER_SEC);
+        m_deadlines.push({held.next_keepalive, held.id});
     }
 }
 
@@ -284,17 +287,49 @@ bool ShapeHttp::start_reply(lws* wsi, HeldRequest& held, electric::HttpReply& re
     held.sent = 0;
     held.head_sent = false;
     held.phase = HeldRequest::Phase::Writing;
-    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-    lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
     lws_callback_on_writable(wsi);
     return true;
 }
 
-void ShapeHttp::hold(lws* wsi) {
-    const int seconds = m_api.options().long_poll_seconds;
-    // The connection stays ours for the long-poll (and a margin); the timer answers it.
-    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, seconds + 30);
-    lws_set_timer_usecs(wsi, lws_usec_t(seconds) * LWS_USEC_PER_SEC);
+// The long-poll's deadline goes on the shard's heap, not on an lws timer: lws keeps its timers
+// in one sorted list, so arming one per request costs a walk of every held request (at 10,000
+// held long-polls, most of the server's time).
+void ShapeHttp::hold(HeldRequest& held) {
+    lws_set_timeout(held.wsi, NO_PENDING_TIMEOUT, 0); // a removal: cheap; lws must not end it
+    held.deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(m_api.options().long_poll_seconds);
+    m_deadlines.push({held.deadline, held.id});
+}
+
+void ShapeHttp::tick() {
+    const auto now = std::chrono::steady_clock::now();
+    while (!m_deadlines.empty() && m_deadlines.top().first <= now) {
+        const uint64_t id = m_deadlines.top().second;
+        m_deadlines.pop();
+        auto it = m_requests.find(id);
+        if (it == m_requests.end()) continue; // closed
+        HeldRequest& held = *it->second;
+        if (held.phase == HeldRequest::Phase::Streaming) {
+            if (now >= held.stream_end) { // ended once what is in hand is written
+                lws_callback_on_writable(held.wsi);
+                continue;
+            }
+            if (now >= held.next_keepalive) {
+                held.body.append(": keep-alive\n\n");
+                held.next_keepalive = now + std::chrono::seconds(kSseKeepaliveSeconds);
+                lws_callback_on_writable(held.wsi);
+            }
+            m_deadlines.push({std::min(held.stream_end, held.next_keepalive), id});
+            continue;
+        }
+        if (held.phase != HeldRequest::Phase::Waiting || held.deadline > now) continue; // stale
+        // A live long-poll's time is up: answered up-to-date. A shape still loading (or a subset
+        // query still running) keeps the request waiting.
+        if (held.request.live)
+            respond(held.wsi, held, true);
+        else
+            hold(held);
+    }
 }
 
 void ShapeHttp::unhold(HeldRequest& held) {
@@ -352,37 +387,9 @@ int ShapeHttp::on_writeable(lws* wsi, HeldRequest* held) {
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-int ShapeHttp::on_timer(lws* wsi, HeldRequest* held) {
-    if (!held) return 0;
-    if (held->phase == HeldRequest::Phase::Streaming) {
-        const auto now = std::chrono::steady_clock::now();
-        if (now >= held->stream_end) {
-            if (held->sent >= held->body.size()) return -1;
-            return 0;
-        }
-        if (now >= held->next_keepalive) {
-            held->body.append(": keep-alive\n\n");
-            held->next_keepalive = now + std::chrono::seconds(kSseKeepaliveSeconds);
-            lws_callback_on_writable(wsi);
-        }
-        const auto next = std::min(held->stream_end, held->next_keepalive);
-        lws_set_timer_usecs(
-            wsi, lws_usec_t(std::chrono::duration_cast<std::chrono::microseconds>(next - now).count()) + 1);
-        return 0;
-    }
-    if (held->phase != HeldRequest::Phase::Waiting) return 0;
-    // A live long-poll's time is up: answered up-to-date. A shape still loading keeps waiting.
-    if (held->request.live) {
-        respond(wsi, *held, true);
-    } else {
-        held->waited_long = true;
-        hold(wsi);
-    }
-    return 0;
-}
-
 void ShapeHttp::on_closed(HeldRequest*& held) {
     if (!held) return;
+    m_requests.erase(held->id);
     unhold(*held);
     delete held;
     held = nullptr;

@@ -10,7 +10,9 @@
 #include "serve/metrics.h"
 
 #include <memory>
+#include <chrono>
 #include <mutex>
+#include <queue>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -42,18 +44,20 @@ public:
     // A POST's body as it arrives (complete: the end of it).
     int on_body(lws* wsi, HeldRequest* held, const char* data, size_t length, bool complete);
     int on_writeable(lws* wsi, HeldRequest* held);
-    int on_timer(lws* wsi, HeldRequest* held);
     void on_closed(HeldRequest*& held);
 
     // Any thread: these shapes changed (the shard's wake follows).
     void post_changed(const std::vector<std::shared_ptr<electric::ElectricShape>>& shapes);
     // This shard's thread, when woken: answers the held requests of the shapes that changed.
     void service();
+    // This shard's thread, every tick: answers the long-polls whose time is up, keeps SSE streams
+    // alive and ends them.
+    void tick();
 
 private:
     int proceed(lws* wsi, HeldRequest& held);
     void respond(lws* wsi, HeldRequest& held, bool timed_out);
-    void hold(lws* wsi);
+    void hold(HeldRequest& held);
     bool start_reply(lws* wsi, HeldRequest& held, electric::HttpReply& reply, bool stream);
     void unhold(HeldRequest& held);
 
@@ -62,6 +66,10 @@ private:
     std::mutex m_inbox_mutex;
     std::vector<std::shared_ptr<electric::ElectricShape>> m_inbox;
     std::unordered_map<const electric::ElectricShape*, std::vector<HeldRequest*>> m_held;
+    uint64_t m_next_id = 1;
+    std::unordered_map<uint64_t, HeldRequest*> m_requests; // every request not yet closed
+    using Deadline = std::pair<std::chrono::steady_clock::time_point, uint64_t>;
+    std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> m_deadlines;
 };
 
 } // namespace pgsync::serve

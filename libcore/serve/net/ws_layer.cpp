@@ -366,6 +366,7 @@ struct WsLayer::Impl {
 
     static void tick(lws_sorted_usec_list_t* sul) {
         Impl* impl = lws_container_of(sul, Tick, sul)->impl;
+        if (impl->options.shapes) impl->options.shapes->tick();
         if (impl->options.should_stop && impl->options.should_stop()) {
             impl->stopping = true;
             if (impl->loop) ev_break(impl->loop, EVBREAK_ALL);
@@ -399,6 +400,8 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
             return impl->options.shapes->on_body(wsi, connection->held, nullptr, 0, true);
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_CLOSED_HTTP:
+    // A kept-alive connection's transaction ended: lws frees the user data for the next one.
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (connection && impl->options.shapes) impl->options.shapes->on_closed(connection->held);
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -411,8 +414,6 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return impl->on_writeable(wsi, *connection);
     case LWS_CALLBACK_TIMER:
-        if (connection->held && impl->options.shapes)
-            return impl->options.shapes->on_timer(wsi, connection->held);
         impl->on_timer(wsi, *connection);
         return 0;
     case LWS_CALLBACK_CLOSED:
