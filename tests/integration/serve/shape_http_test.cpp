@@ -303,6 +303,22 @@ TEST_CASE("an unknown or rotated handle gets a 409 with a new handle", "[serve][
     auto answered = pending.get();
     REQUIRE(answered.status == 409);
     CHECK(header(answered, "electric-handle") != q.handle);
+
+    // A change of the table's columns rotates too (the client must not parse with a stale
+    // schema), and the new shape's header has the new column.
+    Position r = sync(f, f.base());
+    f.db.exec("ALTER TABLE " + f.table + " ADD COLUMN extra text");
+    f.db.exec("INSERT INTO " + f.table + " VALUES (9, 'x', 1, NULL, 'e')");
+    HttpResponse after_alter;
+    for (int i = 0; i < 100; ++i) {
+        after_alter = f.get(f.base() + "&handle=" + r.handle + "&offset=" + r.offset);
+        if (after_alter.status == 409) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE(after_alter.status == 409);
+    auto fresh_shape = f.get(f.base() + "&offset=-1");
+    REQUIRE(fresh_shape.status == 200);
+    CHECK(json::parse(header(fresh_shape, "electric-schema")).contains("extra"));
 }
 
 TEST_CASE("identical requests get identical, cacheable responses, and If-None-Match a 304",
