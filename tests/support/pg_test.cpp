@@ -1,6 +1,8 @@
 // Test database helpers.
 #include "pg_test.h"
 
+#include <chrono>
+
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
@@ -26,7 +28,16 @@ pg::Connection connect_test_db() {
 
 std::string unique_name(const std::string& prefix) {
     static std::atomic<int> counter{0};
-    return prefix + "_" + std::to_string(++counter) + "_" + std::to_string(getpid());
+    // The pid alone repeats: ctest runs hundreds of test processes, and in a container's pid
+    // namespace pids are small and soon reused, so a table a test left behind could collide
+    // with a later process's. The process's start time in microseconds (mod 10^6) sets it apart.
+    static const long long started =
+        std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count() %
+        1000000;
+    return prefix + "_" + std::to_string(++counter) + "_" + std::to_string(getpid()) + "_" +
+           std::to_string(started);
 }
 
 std::string shell_quote(const std::string& s) {
