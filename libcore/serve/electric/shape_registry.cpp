@@ -166,17 +166,10 @@ struct ShapeRegistry::Impl {
 void ShapeRegistry::Impl::load_served(std::vector<TableSchema> published) {
     std::map<std::pair<std::string, std::string>, Served> fresh;
     for (auto& schema : published) {
-        const config::Table* configured = nullptr;
-        if (!options.tables.empty()) {
-            for (const auto& table : options.tables) {
-                auto name = config::parse_table_name(table.name.value);
-                if (name && name->schema == schema.schema && name->name == schema.name)
-                    configured = &table;
-            }
-            if (!configured) continue; // the config lists the tables clients may see
-        }
+        const ServedTable served_by = served_table(options.tables, schema);
+        if (!served_by.served) continue; // the config lists the tables clients may see
         auto key = std::make_pair(schema.schema, schema.name);
-        fresh[key] = {std::make_shared<TableSchema>(std::move(schema)), configured};
+        fresh[key] = {std::make_shared<TableSchema>(std::move(schema)), served_by.config};
     }
     std::lock_guard lock(mutex);
     served = std::move(fresh);

@@ -51,19 +51,12 @@ void Hub::Impl::load_tables() {
     std::vector<TableSchema> published = read_tables();
     std::map<std::pair<std::string, std::string>, TableState> fresh;
     for (auto& schema : published) {
-        const config::Table* configured = nullptr;
-        if (!options.tables.empty()) {
-            for (const auto& table : options.tables) {
-                auto name = config::parse_table_name(table.name.value);
-                if (name && name->schema == schema.schema && name->name == schema.name)
-                    configured = &table;
-            }
-            if (!configured) continue; // the config lists the tables clients may see
-        }
+        const ServedTable served = served_table(options.tables, schema);
+        if (!served.served) continue; // the config lists the tables clients may see
         auto key = std::make_pair(schema.schema, schema.name);
         TableState& state = fresh[key];
         state.schema = std::make_shared<TableSchema>(std::move(schema));
-        state.config = configured;
+        state.config = served.config;
     }
     // Keep the shapes of tables whose schema did not change.
     for (auto& [key, state] : tables) {

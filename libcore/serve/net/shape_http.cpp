@@ -1,6 +1,8 @@
 // /v1/shape on libwebsockets: requests in, held long-polls, replies and SSE streams out.
 #include "serve/net/shape_http.h"
 
+#include "serve/net/http_request.h"
+
 #include "util/log.h"
 
 #include <algorithm>
@@ -16,36 +18,8 @@ using electric::ElectricShape;
 namespace {
 
 constexpr size_t kWriteBytes = 64 * 1024;
-constexpr int kMaxHeaderBytes = 32 * 1024;
 constexpr int kSseKeepaliveSeconds = 21;
 constexpr size_t kMaxBodyBytes = 64 * 1024; // a POST subset's JSON
-
-std::string header(lws* wsi, lws_token_indexes token) {
-    int length = lws_hdr_total_length(wsi, token);
-    if (length <= 0 || length > kMaxHeaderBytes) return {};
-    std::string value(size_t(length) + 1, '\0');
-    int copied = lws_hdr_copy(wsi, value.data(), length + 1, token);
-    if (copied < 0) return {};
-    value.resize(size_t(copied));
-    return value;
-}
-
-// The query's parameters as lws decoded them (percent escapes and '+'), split at the first '='.
-std::vector<electric::QueryParam> query_params(lws* wsi) {
-    std::vector<electric::QueryParam> out;
-    static thread_local char buf[kMaxHeaderBytes];
-    for (int i = 0; i < 1100; ++i) {
-        int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n < 0) break;
-        std::string_view arg(buf, size_t(n));
-        size_t eq = arg.find('=');
-        if (eq == std::string_view::npos)
-            out.push_back({std::string(arg), {}});
-        else
-            out.push_back({std::string(arg.substr(0, eq)), std::string(arg.substr(eq + 1))});
-    }
-    return out;
-}
 
 std::string method_of(lws* wsi) {
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) return "GET";
@@ -101,14 +75,15 @@ int ShapeHttp::on_request(lws* wsi, HeldRequest*& held) {
     request.id = m_next_id++;
     m_requests[request.id] = held;
     request.info.method = method_of(wsi);
-    request.info.origin = header(wsi, WSI_TOKEN_ORIGIN);
-    request.info.if_none_match = header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
-    request.info.request_headers = header(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS);
-    request.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    request.query = query_params(wsi);
+    request.info.origin = request_header(wsi, WSI_TOKEN_ORIGIN);
+    request.info.if_none_match = request_header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
+    request.info.request_headers = request_header(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS);
+    request.authorization = request_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    for (auto& [name, value] : request_query(wsi, electric::kMaxParams + 100))
+        request.query.push_back({std::move(name), std::move(value)});
     if (request.info.method == "POST") {
         // A subset snapshot's parameters come as a JSON body: read it first (on_body).
-        const std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        const std::string length = request_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
         if (!length.empty() && length.size() < 12 &&
             length.find_first_not_of("0123456789") == std::string::npos &&
             std::stoull(length) <= kMaxBodyBytes) {

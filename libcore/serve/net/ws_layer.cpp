@@ -4,6 +4,7 @@
 
 #include "serve/hub/hub.h"
 #include "serve/hub/session.h"
+#include "serve/net/http_request.h"
 #include "serve/net/shape_http.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -29,8 +30,6 @@ namespace {
 // A close the server decided (slow consumer, expired token, bad offset) happens within this many
 // seconds even when the client reads nothing more: its slot must not be held forever.
 constexpr int kCloseGraceSeconds = 10;
-// Room for HTTP headers: a JWT of up to auth.h's limit in Authorization or ?token=, with margin.
-constexpr unsigned short kMaxHeaderBytes = 32 * 1024;
 // Token expiry timers are armed at most this far ahead and re-armed when they fire early: a
 // far-future exp must not overflow lws's microsecond timer.
 constexpr int64_t kMaxTimerSeconds = 24 * 3600;
@@ -42,35 +41,6 @@ struct Connection {
     size_t pending_binary;     // bytes of a binary message arriving (refused, but counted)
     HeldRequest* held;         // a /v1/shape request being answered (owned by ShapeHttp)
 };
-
-std::string header(lws* wsi, lws_token_indexes token) {
-    int length = lws_hdr_total_length(wsi, token);
-    if (length <= 0 || length > kMaxHeaderBytes) return {};
-    std::string value(size_t(length) + 1, '\0');
-    int copied = lws_hdr_copy(wsi, value.data(), length + 1, token);
-    if (copied < 0) return {};
-    value.resize(size_t(copied));
-    return value;
-}
-
-// The value of a query parameter (lws has already URL-decoded the fragments).
-std::string query_arg(lws* wsi, std::string_view name) {
-    static thread_local char buf[kMaxHeaderBytes];
-    for (int i = 0;; ++i) {
-        int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n < 0) return {};
-        std::string_view arg(buf, size_t(n));
-        if (arg.size() > name.size() && arg.substr(0, name.size()) == name &&
-            arg[name.size()] == '=')
-            return std::string(arg.substr(name.size() + 1));
-    }
-}
-
-std::string bearer(lws* wsi) {
-    std::string value = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (value.size() > 7 && strncasecmp(value.c_str(), "Bearer ", 7) == 0) return value.substr(7);
-    return {};
-}
 
 bool valid_consumer_name(const std::string& name) {
     if (name.empty() || name.size() > 64 || name[0] == '.') return false;
@@ -175,7 +145,7 @@ struct WsLayer::Impl {
 
     // Before the upgrade: the path, the credentials, the connection limit. Non-zero refuses.
     int on_filter(lws* wsi) {
-        std::string path = header(wsi, WSI_TOKEN_GET_URI);
+        std::string path = request_header(wsi, WSI_TOKEN_GET_URI);
         if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
         Endpoint endpoint;
         if (path == "/v1/ws")
@@ -184,16 +154,16 @@ struct WsLayer::Impl {
             endpoint = Endpoint::Raw;
         else
             return refuse(wsi, 404, "no WebSocket endpoint at this path; use /v1/ws or /v1/stream");
-        if (const char* refused = refuse_origin(origin_policy, header(wsi, WSI_TOKEN_ORIGIN),
-                                                header(wsi, WSI_TOKEN_HOST)))
+        if (const char* refused = refuse_origin(origin_policy, request_header(wsi, WSI_TOKEN_ORIGIN),
+                                                request_header(wsi, WSI_TOKEN_HOST)))
             return refuse(wsi, 403, refused);
         if (options.shared->connections.load() >= options.max_clients)
             return refuse(wsi, 503, "too many clients; retry later");
         Principal principal;
         if (!options.insecure) {
             if (endpoint == Endpoint::Raw) {
-                std::string key = bearer(wsi);
-                if (key.empty()) key = query_arg(wsi, "api_key");
+                std::string key = request_bearer(wsi);
+                if (key.empty()) key = request_query_value(wsi, "api_key");
                 if (options.api_key.empty())
                     return refuse(wsi, 403,
                                   "/v1/stream is disabled: the server has no API key "
@@ -209,8 +179,8 @@ struct WsLayer::Impl {
                     return refuse(wsi, 403,
                                   "/v1/ws is disabled: the server has no JWT secret "
                                   "(--jwt-secret-env)");
-                std::string token = bearer(wsi);
-                if (token.empty()) token = query_arg(wsi, "token");
+                std::string token = request_bearer(wsi);
+                if (token.empty()) token = request_query_value(wsi, "token");
                 if (token.empty())
                     return refuse(wsi, 401,
                                   "a token is required: Authorization: Bearer <jwt> or "
@@ -221,7 +191,7 @@ struct WsLayer::Impl {
             }
         }
         if (endpoint == Endpoint::Raw) {
-            std::string consumer = query_arg(wsi, "consumer");
+            std::string consumer = request_query_value(wsi, "consumer");
             if (!consumer.empty() && !valid_consumer_name(consumer))
                 return refuse(wsi, 400,
                               "invalid consumer name \"" + consumer +
@@ -250,13 +220,13 @@ struct WsLayer::Impl {
             session->principal = std::move(it->second.second);
             pending.erase(it);
         }
-        if (session->endpoint == Endpoint::Raw) session->consumer = query_arg(wsi, "consumer");
+        if (session->endpoint == Endpoint::Raw) session->consumer = request_query_value(wsi, "consumer");
         connection.session = session.release();
         sessions.insert(connection.session);
         recount();
         hub->on_open(*connection.session);
         if (connection.session->endpoint == Endpoint::Raw)
-            hub->start_raw(*connection.session, query_arg(wsi, "offset"));
+            hub->start_raw(*connection.session, request_query_value(wsi, "offset"));
         // Disconnect when the token expires (F6: authorisation is re-checked).
         arm_expiry(wsi, *connection.session);
     }

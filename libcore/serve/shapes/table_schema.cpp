@@ -1,6 +1,8 @@
 // Reads the published tables' columns from the catalog in one query.
 #include "serve/shapes/table_schema.h"
 
+#include "config/table_name.h"
+
 #include "pg/identifier.h"
 #include "record/json_text.h"
 #include "record/record_scan.h"
@@ -123,6 +125,20 @@ bool relation_matches(const TableSchema& table, std::string_view columns_json) {
         ++i;
     });
     return well_formed && ok && i == table.columns.size();
+}
+
+ServedTable served_table(const std::vector<config::Table>& configured, const TableSchema& table) {
+    ServedTable out;
+    if (configured.empty()) return out;
+    out.served = false;
+    for (const auto& entry : configured) {
+        auto name = config::parse_table_name(entry.name.value);
+        if (name && name->schema == table.schema && name->name == table.name) {
+            out.served = true;
+            out.config = &entry;
+        }
+    }
+    return out;
 }
 
 } // namespace pgsync::serve

@@ -4,6 +4,7 @@
 // these to notice a table whose shape changed (R9-R11).
 #pragma once
 
+#include "config/config.h"
 #include "filter/bound_filter.h"
 #include "pg/connection.h"
 
@@ -35,6 +36,14 @@ struct TableSchema {
         return schema_token == schema_json && table_token == name_json;
     }
 };
+
+// Whether the config serves a published table: every one when it lists none, else only those it
+// lists, with their entry (columns, live_queries).
+struct ServedTable {
+    bool served = true;
+    const config::Table* config = nullptr;
+};
+ServedTable served_table(const std::vector<config::Table>& configured, const TableSchema& table);
 
 // Every table of the publication (partitioned tables by their root, as the publication sends
 // them). Throws a usage Error when the publication does not exist.
