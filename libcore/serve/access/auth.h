@@ -29,6 +29,7 @@ struct Principal {
     std::string subject;
     int64_t expires_at = 0; // Unix seconds; 0: no expiry (API keys, --insecure)
     bool all_tables = false;
+    bool api_key = false; // authenticated by the API key (a backend), not by a token
     std::vector<TableGrant> tables;
 };
 

@@ -352,6 +352,22 @@ ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Prin
             return out;
         }
         if (!create) return refuse(404, {}, "No existing shape found");
+        // A token (not the API key, not --insecure) may have created at most a quarter of the
+        // shapes held: one client making shapes by the thousand cannot fill the table and lock
+        // everyone else out until its shapes go idle.
+        const bool limited = principal && !principal->api_key;
+        const std::string creator = limited ? "jwt:" + principal->subject : std::string();
+        if (limited) {
+            const size_t cap = std::max<size_t>(1, impl.options.max_shapes / 4);
+            size_t mine = 0;
+            for (const auto& [handle, held] : impl.by_handle)
+                if (held->creator == creator) ++mine;
+            if (mine >= cap)
+                return refuse(429, {},
+                              "this token's subject created " + std::to_string(mine) +
+                                  " shapes, the most one subject may hold (a quarter of "
+                                  "--max-shapes); reuse shapes, or retry once some go idle");
+        }
         if (impl.by_handle.size() >= impl.options.max_shapes) {
             // Room is made by the least recently requested idle shape: a client that creates
             // shapes by the thousand cannot lock the others out, only churn its own.
@@ -372,6 +388,7 @@ ShapeLookup ShapeRegistry::get_or_create(const ShapeRequest& request, const Prin
         entry = std::make_shared<ElectricShape>();
         entry->handle = new_handle(definition);
         entry->last_used = steady_ms();
+        entry->creator = creator;
         entry->definition = definition;
         entry->shape = std::move(shape);
         entry->replica_full = request.replica_full;

@@ -41,6 +41,7 @@ struct ElectricShape {
     std::atomic<State> state{State::Loading};
     std::atomic<int64_t> last_used{0}; // steady-clock milliseconds of its last request
     std::vector<std::string> request_keys; // the registry's, under its lock
+    std::string creator; // "jwt:<sub>" of the token whose request created it, or empty
     // Set before state leaves Loading (then read-only): the header, and for Failed the reason
     // and the status to answer with (400 for a table no longer served, 503 for a failed load).
     std::string schema_header;

@@ -156,6 +156,7 @@ int ShapeHttp::proceed(lws* wsi, HeldRequest& request) {
             Principal principal;
             principal.all_tables = true;
             principal.subject = "api-key";
+            principal.api_key = true;
             request.principal = std::move(principal);
             request.info.authorized = true;
         } else if (method == "DELETE") {

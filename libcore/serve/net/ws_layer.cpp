@@ -174,6 +174,7 @@ struct WsLayer::Impl {
                                               : "invalid API key");
                 principal.all_tables = true;
                 principal.subject = "api-key";
+                principal.api_key = true;
             } else {
                 if (!jwt)
                     return refuse(wsi, 403,

@@ -433,6 +433,35 @@ TEST_CASE("with tokens, /v1/shape needs one, serves only granted tables and ANDs
           401);
 }
 
+TEST_CASE("a token's subject may create only a quarter of --max-shapes, the API key is not limited",
+          "[serve][electric]") {
+    ShapeFixture f;
+    ServeConfig config;
+    config.insecure = false;
+    config.env = {{"JWT", "s3cret-s3cret-s3cret-s3cret-s3cret"}, {"APIKEY", "k3y-k3y-k3y-k3y"}};
+    config.extra_args = {"--jwt-secret-env", "JWT", "--api-key-env", "APIKEY", "--max-shapes", "8"};
+    f.start(config);
+    auto bearer = [&](const std::string& sub) {
+        return HttpHeaders{{"Authorization",
+                            "Bearer " + serve::sign_hs256(R"({"sub":")" + sub +
+                                                              R"(","pgsync":{"tables":{"*":{}}}})",
+                                                          "s3cret-s3cret-s3cret-s3cret-s3cret")}};
+    };
+    auto shape = [&](int n, const HttpHeaders& headers) {
+        return f.get(f.base() + "&offset=-1&where=id+%3D+" + std::to_string(n), headers).status;
+    };
+    CHECK(shape(1, bearer("mallory")) == 200);
+    CHECK(shape(2, bearer("mallory")) == 200);
+    const int third = shape(3, bearer("mallory"));
+    CHECK(third == 429);
+    CHECK(shape(1, bearer("mallory")) == 200); // an existing shape is still served
+    CHECK(shape(4, bearer("alice")) == 200);   // another subject is not held back
+    for (int n = 5; n < 8; ++n) // the API key's shapes are not counted against anyone
+        CHECK(f.get(f.base() + "&offset=-1&secret=k3y-k3y-k3y-k3y&where=id+%3D+" +
+                    std::to_string(n))
+                  .status == 200);
+}
+
 TEST_CASE("a subset snapshot returns the shape's rows narrowed, ordered and windowed, by GET and "
           "POST",
           "[serve][electric]") {
