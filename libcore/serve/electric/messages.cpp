@@ -130,6 +130,13 @@ int append_change(std::string& out, const MessageContext& context, ShapeOp op,
     const TableSchema& table = *context.shape->table;
     auto all = [](int) { return true; };
     auto key_only = [&](int i) { return is_key(table, i); };
+    // What a delete (or the delete half of a key change) carries: the old row, or its key.
+    auto append_deleted_value = [&] {
+        if (context.replica_full)
+            append_value(out, context, row.old_cells, all);
+        else
+            append_value(out, context, row.old_cells, key_only);
+    };
     switch (op) {
     case ShapeOp::None:
         return 0;
@@ -144,10 +151,7 @@ int append_change(std::string& out, const MessageContext& context, ShapeOp op,
         out += ",{\"key\":";
         append_key(out, context, row.old_cells);
         out += ",\"value\":";
-        if (context.replica_full)
-            append_value(out, context, row.old_cells, all);
-        else
-            append_value(out, context, row.old_cells, key_only);
+        append_deleted_value();
         append_headers(out, context, "delete", origin, {});
         return 1;
     case ShapeOp::Update:
@@ -162,10 +166,7 @@ int append_change(std::string& out, const MessageContext& context, ShapeOp op,
         append_key(old_key, context, row.old_cells);
         append_key(new_key, context, row.new_cells);
         out += ",{\"key\":" + old_key + ",\"value\":";
-        if (context.replica_full)
-            append_value(out, context, row.old_cells, all);
-        else
-            append_value(out, context, row.old_cells, key_only);
+        append_deleted_value();
         append_headers(out, context, "delete", origin, ",\"key_change_to\":" + new_key);
         out += ",{\"key\":" + new_key + ",\"value\":";
         append_value(out, context, row.new_cells, all);
