@@ -378,6 +378,22 @@ private:
 
 } // namespace
 
+std::vector<int> BoundFilter::equality_columns() const {
+    std::vector<int> out;
+    auto visit = [&](const BoundNode& node, auto& self) -> void {
+        if (node.kind == BoundNode::Kind::And)
+            for (const auto& child : node.children)
+                self(child, self);
+        else if (node.kind == BoundNode::Kind::Compare && node.op == CompareOp::Eq &&
+                 !node.values.empty() && !node.values[0].null)
+            out.push_back(node.column);
+    };
+    visit(*m_root, visit);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
 std::string BoundFilter::canonical() const {
     std::string out;
     append_canonical(out, *m_root, m_columns);

@@ -39,6 +39,9 @@ public:
     const std::vector<int>& referenced() const { return m_referenced; }
     // A canonical text of the bound tree (same meaning gives the same text): the shape's identity.
     std::string canonical() const;
+    // Columns the filter fixes to one value (`column = constant` ANDed at the top): the leading
+    // columns an index may have before the ones an ordered window sorts by. Ascending.
+    std::vector<int> equality_columns() const;
 
 private:
     std::vector<TableColumn> m_columns;

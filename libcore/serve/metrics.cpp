@@ -48,6 +48,11 @@ std::string Metrics::render() const {
     add(out, "pgsync_serve_loads_total", "counter", "Initial loads run.", int64_t(loads_total));
     add(out, "pgsync_serve_load_failures_total", "counter", "Initial loads that failed.",
         int64_t(load_failures_total));
+    add(out, "pgsync_serve_windows", "gauge",
+        "Ordered windows (table, filter, order, limit) kept, each shared by its subscribers.",
+        int64_t(windows));
+    add(out, "pgsync_serve_window_fills_total", "counter",
+        "Queries that filled or refilled an ordered window.", int64_t(window_fills_total));
     return out;
 }
 

@@ -22,6 +22,8 @@ struct Metrics {
     std::atomic<uint64_t> load_failures_total{0};
     std::atomic<uint64_t> shape_requests_total{0}; // /v1/shape requests (an HTTP cache's misses)
     std::atomic<uint64_t> shape_held{0};           // /v1/shape long-polls waiting now
+    std::atomic<uint64_t> windows{0};              // ordered windows held (shared by subscribers)
+    std::atomic<uint64_t> window_fills_total{0};   // queries that (re)filled a window
 
     std::string render() const;
 };

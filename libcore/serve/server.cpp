@@ -21,6 +21,7 @@
 #include "stream/stream.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/unix_time.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -145,8 +146,14 @@ void run_server(const ServeOptions& options) {
         std::lock_guard lock(catalog_mutex);
         return load_published_tables(catalog, options.publication);
     };
+    std::optional<JwtVerifier> shape_jwt; // /v1/shape's tokens, and those refreshed on /v1/ws
+    if (!options.jwt_secret.empty()) shape_jwt.emplace(options.jwt_secret);
     for (size_t i = 0; i < shard_count; ++i) {
         HubOptions hub_options;
+        if (shape_jwt)
+            hub_options.verify_token = [&shape_jwt](std::string_view token) {
+                return shape_jwt->verify(token, unix_now());
+            };
         hub_options.shard = i;
         hub_options.publication = options.publication;
         hub_options.storage_dir = options.storage_dir;
@@ -182,8 +189,6 @@ void run_server(const ServeOptions& options) {
     api_options.sse_seconds = options.sse_seconds;
     api_options.chunk_bytes = size_t(options.shape_chunk_bytes);
     electric::ShapeApi shape_api(*registry, api_options);
-    std::optional<JwtVerifier> shape_jwt;
-    if (!options.jwt_secret.empty()) shape_jwt.emplace(options.jwt_secret);
     for (auto& shard : shards) {
         ShapeHttpOptions http_options;
         http_options.api_key = options.api_key;

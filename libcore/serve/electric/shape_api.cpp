@@ -3,6 +3,7 @@
 
 #include "record/record_scan.h"
 #include "serve/electric/messages.h"
+#include "util/unix_time.h"
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -20,11 +21,6 @@ constexpr const char* kExposeHeaders =
     "electric-up-to-date,electric-internal-known-error,electric-snapshot,retry-after";
 constexpr int64_t kCursorEpoch = 1728432000; // 2024-10-09T00:00:00Z
 
-int64_t unix_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // A suffix that makes an empty response's etag never match again (Electric's monotonic time).
 std::string monotonic_suffix() {
@@ -119,7 +115,7 @@ HttpReply ShapeApi::data_reply(ElectricShape& shape, const ShapeRequest& request
     if (request.live)
         reply.headers.emplace_back(
             "electric-cursor",
-            std::to_string(next_cursor(unix_seconds(), m_options.long_poll_seconds, request.cursor)));
+            std::to_string(next_cursor(unix_now(), m_options.long_poll_seconds, request.cursor)));
     if (up_to_date) reply.headers.emplace_back("electric-up-to-date", "");
     reply.headers.emplace_back("electric-has-data", has_data ? "true" : "false");
     std::string etag = "\"" + shape.handle + ":" + requested_offset_text(request) + ":" +
@@ -205,7 +201,7 @@ Answer ShapeApi::answer(const ShapeRequest& request, const Principal* principal,
         head.headers.emplace_back("electric-offset", offset_text(after));
         head.headers.emplace_back(
             "electric-cursor",
-            std::to_string(next_cursor(unix_seconds(), m_options.long_poll_seconds, request.cursor)));
+            std::to_string(next_cursor(unix_now(), m_options.long_poll_seconds, request.cursor)));
         head.headers.emplace_back("cache-control", "public, max-age=" +
                                                        std::to_string(m_options.sse_seconds - 1));
         common_headers(head, info);

@@ -6,7 +6,7 @@
 #include "filter/where_parser.h"
 #include "record/record_scan.h"
 #include "serve/access/subscription_filter.h"
-#include "serve/electric/order_by.h"
+#include "serve/shapes/order_by.h"
 #include "serve/electric/schema_header.h"
 #include "serve/shapes/shape_load.h"
 #include "util/error.h"
@@ -428,8 +428,12 @@ std::shared_ptr<SubsetQuery> ShapeRegistry::start_subset(const std::shared_ptr<E
         narrowing = std::move(bound.filter);
     }
     std::string order_by, error;
-    if (!subset.order_by.empty() && !render_order_by(subset.order_by, table, order_by, error))
-        return refuse("order_by: " + error);
+    std::vector<OrderTerm> terms;
+    if (!subset.order_by.empty()) {
+        if (!parse_order_by(subset.order_by, table, terms, error))
+            return refuse("order_by: " + error);
+        order_by = order_by_sql(terms, table);
+    }
     auto query = std::make_shared<SubsetQuery>();
     const LogOffset end = shape->log->end();
     query->offset = end.lsn.is_valid() ? end : kSnapshotEnd;

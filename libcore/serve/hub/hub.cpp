@@ -9,8 +9,10 @@
 #include "serve/hub/hub_state.h"
 #include "serve/protocol/client_frame.h"
 #include "serve/protocol/frames.h"
+#include "serve/shapes/order_by.h"
 #include "serve/shapes/shape.h"
 #include "serve/shapes/table_schema.h"
+#include "serve/windows/window_order.h"
 #include "util/durable_file.h"
 #include "util/log.h"
 
@@ -168,6 +170,7 @@ void Hub::Impl::remove_subscription(Session& session, Subscription& sub) {
     if (sub.shape) {
         auto& live = sub.shape->live;
         live.erase(std::remove(live.begin(), live.end(), &sub), live.end());
+        if (sub.shape->window) std::erase(sub.shape->window->waiting, &sub);
         if (--sub.shape->subscribers == 0) drop_shape(*sub.shape);
     } else {
         raw_live.erase(std::remove(raw_live.begin(), raw_live.end(), &sub), raw_live.end());
@@ -185,6 +188,7 @@ void Hub::Impl::remove_all_subscriptions(Session& session) {
 }
 
 void Hub::Impl::drop_shape(ShapeEntry& entry) {
+    if (entry.window) forget_window(entry);
     const TableSchema& schema = *entry.shape->table;
     auto it = tables.find({schema.schema, schema.name});
     if (it == tables.end()) return;
@@ -267,6 +271,20 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
     auto shape = std::make_shared<Shape>();
     if (auto problem = make_shape(*shape, state.schema, std::move(filter.filter), columns))
         return error(session, id_json, "bad-frame", *problem);
+    std::string identity = shape->identity;
+    std::optional<WindowOrder> order;
+    if (request.limit) {
+        std::vector<OrderTerm> terms;
+        std::string problem;
+        if (!parse_order_by(*request.order_by, *state.schema, terms, problem))
+            return error(session, id_json, "bad-order", "\"order_by\": " + problem);
+        order.emplace();
+        const std::vector<int> equalities =
+            shape->filter ? shape->filter->equality_columns() : std::vector<int>{};
+        if (auto refused = make_window_order(*state.schema, terms, equalities, *order))
+            return error(session, id_json, "bad-order", refused->message + ". " + refused->hint);
+        identity += "|order:" + order->identity + "|limit:" + std::to_string(*request.limit);
+    }
 
     // The offset to resume from, if any.
     LogOffset after = dispatched;
@@ -291,15 +309,21 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
 
     // Share the shape with identical subscriptions.
     std::shared_ptr<ShapeEntry> entry;
-    auto known = state.by_identity.find(shape->identity);
+    auto known = state.by_identity.find(identity);
     if (known != state.by_identity.end()) {
         entry = state.shapes[known->second];
     } else {
         entry = std::make_shared<ShapeEntry>();
         entry->id = next_shape_id++;
         entry->shape = shape;
+        if (order) {
+            entry->window =
+                std::make_shared<WindowEntry>(Window(shape, std::move(*order), *request.limit));
+            windows[entry->id] = entry.get();
+            ++metrics.windows;
+        }
         state.shapes[entry->id] = entry;
-        state.by_identity[shape->identity] = entry->id;
+        state.by_identity[identity] = entry->id;
         state.index.add(entry->id, shape->filter ? &*shape->filter : nullptr);
         if (shape->needs_old_image) state.needs_old.push_back(entry->id);
         ++metrics.shapes;
@@ -315,6 +339,13 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
     sub->filter_cost = cost;
     session.filter_cost += cost;
     sub->state = resume ? Subscription::State::CatchingUp : Subscription::State::Loading;
+    if (entry->window) { // the window's rows, not a load of its own
+        Subscription& joined = *sub;
+        session.subscriptions[id] = std::move(sub);
+        ++subscription_count;
+        ++metrics.subscriptions;
+        return join_window(*entry, joined);
+    }
     LoadJob job = make_job(session, *sub);
     job.kind = resume ? LoadJob::Kind::CatchUp : LoadJob::Kind::Initial;
     job.after = after;
@@ -414,6 +445,8 @@ void Hub::handle_text(Session& session, std::string_view text) {
     if (auto* subscribe = std::get_if<SubscribeRequest>(&frame))
         return m_impl->subscribe(session, *subscribe);
     if (auto* ack = std::get_if<AckRequest>(&frame)) return m_impl->ack(session, *ack);
+    if (auto* auth = std::get_if<AuthRequest>(&frame))
+        return m_impl->reauthenticate(session, *auth);
     const auto& unsubscribe = std::get<UnsubscribeRequest>(frame);
     auto it = session.subscriptions.find(unsubscribe.id);
     if (it == session.subscriptions.end())

@@ -24,11 +24,14 @@
 
 namespace pgsync::serve {
 
+struct WindowEntry; // serve/hub/hub_state.h
+
 struct ShapeEntry {
     uint64_t id = 0;
     std::shared_ptr<const Shape> shape;
     std::vector<Subscription*> live; // subscribers past their load and catch-up
     size_t subscribers = 0;          // live or not
+    std::shared_ptr<WindowEntry> window; // an ordered window's state; null for a plain shape
 };
 
 struct HubOptions {
@@ -46,6 +49,9 @@ struct HubOptions {
     std::chrono::microseconds most_slice{200000};
     std::vector<config::Table> tables; // when given: the tables clients may subscribe to, their
                                        // columns and live_queries allow-lists
+    // Checks a token a client sends on its connection ({"type":"auth"}); empty: the server
+    // checks no tokens.
+    std::function<AuthResult(std::string_view token)> verify_token;
 };
 
 class Hub {

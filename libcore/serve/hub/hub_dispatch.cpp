@@ -47,10 +47,17 @@ void Hub::Impl::dispatch_row(const LogRecord& record) {
     }
     change_candidates(state->index, state->needs_old, row, candidates);
     std::string offset_text;
+    record_copy.reset();
     for (auto id : candidates) {
         auto it = state->shapes.find(id);
-        if (it == state->shapes.end() || it->second->live.empty()) continue;
+        if (it == state->shapes.end()) continue;
         ShapeEntry& entry = *it->second;
+        if (entry.window) {
+            ShapeOp op = classify(*entry.shape, row);
+            if (op != ShapeOp::None) dispatch_window(entry, op, record);
+            continue;
+        }
+        if (entry.live.empty()) continue;
         ShapeOp op = classify(*entry.shape, row);
         if (op == ShapeOp::None) continue;
         if (offset_text.empty()) offset_text = client_offset(log.epoch(), record.offset);
@@ -118,6 +125,7 @@ void Hub::Impl::dispatch_one(const LogRecord& record) {
             }
             live_scratch.clear();
         }
+        if (!touched_windows.empty()) commit_windows(record.offset);
         break;
     case RecordKind::Relation: {
         TableState* state = find_table(scanned.schema_token, scanned.table_token);
@@ -163,6 +171,7 @@ void Hub::Impl::reload_table(TableState& state) {
 }
 
 void Hub::Impl::on_result(LoadResult& result) {
+    if (result.session_id & kWindowJob) return on_window_result(result);
     auto session_it = sessions.find(result.session_id);
     if (session_it == sessions.end()) return;
     Session& session = *session_it->second;
@@ -216,6 +225,10 @@ void Hub::Impl::demote(Session& session) {
     for (auto& [id, owned] : session.subscriptions) {
         Subscription& sub = *owned;
         if (sub.state != Subscription::State::Live) continue;
+        // A window's frames say how its rows moved, not what the log holds: there is nothing to
+        // read back, so a client that falls behind on one is dropped at twice its cap (enqueue)
+        // and subscribes again.
+        if (sub.shape && sub.shape->window) continue;
         if (sub.shape) {
             auto& live = sub.shape->live;
             live.erase(std::remove(live.begin(), live.end(), &sub), live.end());

@@ -9,6 +9,7 @@
 #include "serve/protocol/client_frame.h"
 #include "serve/shapes/shape.h"
 #include "serve/shapes/table_schema.h"
+#include "serve/windows/window.h"
 
 #include <map>
 #include <memory>
@@ -17,6 +18,29 @@
 #include <vector>
 
 namespace pgsync::serve {
+
+// An ordered window shared by the subscriptions with the same table, filter, columns, order and
+// limit (serve/hub/hub_windows.cpp): the rows, the fill running for it, and its subscribers that
+// wait for their first rows.
+struct WindowEntry {
+    explicit WindowEntry(Window w) : window(std::move(w)) {}
+    Window window;
+    bool filling = false;     // a fill query runs; dispatched records of the table wait in buffer
+    uint64_t generation = 0;  // matches the fill's result
+    std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+    struct Buffered {
+        std::shared_ptr<const std::string> line; // the native record
+        uint32_t xid = 0;
+    };
+    std::vector<Buffered> buffer;
+    size_t buffer_bytes = 0;
+    bool overflowed = false;            // the buffer passed its cap: fill again
+    std::optional<LoadSnapshot> load;   // the last fill's snapshot, until the log passes it
+    std::vector<Subscription*> waiting; // subscribed, not yet sent the rows
+    bool touched = false;               // changed in the transaction being dispatched
+    bool shown = false;                 // its subscribers have been sent rows
+    LogOffset shown_at;                 // the offset of the up-to-date they were last sent
+};
 
 // One published table: its columns, its shapes, and the index that finds them by value.
 struct TableState {
@@ -61,6 +85,8 @@ struct Hub::Impl {
     std::vector<filter::ShapeIndex::ShapeId> candidates;
     std::string tail;
     const TableState* last_table = nullptr;
+    // The record being dispatched, copied once for the windows whose fill is running.
+    std::shared_ptr<const std::string> record_copy;
     void load_tables();
     TableState* find_table(std::string_view schema_token, std::string_view table_token);
 
@@ -118,6 +144,25 @@ struct Hub::Impl {
     void dispatch_one(const LogRecord& record);
     void reload_table(TableState& state);
     void reload_tables_logged(); // load_tables, a failure logged (the old tables kept)
+
+    // ---- ordered windows (hub_windows.cpp)
+
+    std::unordered_map<uint64_t, ShapeEntry*> windows; // by ShapeEntry::id
+    std::vector<ShapeEntry*> touched_windows;           // changed in the open transaction
+    // A new subscriber: the rows now, or once the first fill is done.
+    void join_window(ShapeEntry& entry, Subscription& sub);
+    void dispatch_window(ShapeEntry& entry, ShapeOp op, const LogRecord& record);
+    // At a commit: each touched window sends its subscribers what changed (or fills first).
+    void commit_windows(LogOffset commit);
+    void settle_window(ShapeEntry& entry, LogOffset at);
+    void show_window(ShapeEntry& entry, LogOffset at);
+    void start_fill(ShapeEntry& entry);
+    void on_window_result(LoadResult& result);
+    void forget_window(ShapeEntry& entry);
+
+    // ---- tokens refreshed in place
+
+    void reauthenticate(Session& session, const AuthRequest& request);
 
     // ---- loader results
 

@@ -172,13 +172,18 @@ void Loader::run() {
 
 void Loader::run_job(LoadJob& job, LoaderWorker& worker) {
     try {
+        if (job.kind == LoadJob::Kind::WindowFill) return window_fill(job, worker);
         if (job.kind == LoadJob::Kind::Initial && !initial_load(job, worker)) return;
         catch_up(job);
     } catch (const std::exception& e) {
         // The database's text goes to the log only: it may name things the client must not see.
         worker.conn.close(); // reopened by the next job
-        log::warning("initial load of subscription \"" + job.subscription_id + "\" (client " +
-                     std::to_string(job.session_id) + ") failed: " + e.what());
+        if (job.kind == LoadJob::Kind::WindowFill)
+            log::warning("the fill of an ordered window of table \"" +
+                         job.shape->table->display_name() + "\" failed: " + e.what());
+        else
+            log::warning("initial load of subscription \"" + job.subscription_id + "\" (client " +
+                         std::to_string(job.session_id) + ") failed: " + e.what());
         LoadResult result;
         result.status = LoadResult::Status::Failed;
         deliver(job, std::move(result));
@@ -270,6 +275,40 @@ bool Loader::initial_load(LoadJob& job, LoaderWorker& worker) {
     }
     job.load = std::move(snapshot);
     return true;
+}
+
+void Loader::window_fill(LoadJob& job, LoaderWorker& worker) {
+    LoadSnapshot snapshot;
+    LoadSubset subset{nullptr, job.order_sql, job.fill_rows, std::nullopt};
+    LoadResult result;
+    switch (begin_shape_load(worker, m_conninfo, m_publication, *job.shape, snapshot, &subset)) {
+    case LoadStart::Unpublished:
+        result.status = LoadResult::Status::Unpublished;
+        deliver(job, std::move(result));
+        return;
+    case LoadStart::PublicationChanged:
+        result.status = LoadResult::Status::PublicationChanged;
+        deliver(job, std::move(result));
+        return;
+    case LoadStart::Started:
+        break;
+    }
+    for (bool more = true; more;) {
+        if (ended(job)) return abandon_shape_load(worker);
+        more = read_shape_rows(worker, *job.shape, [&](const RowImages& row) {
+            OwnedRow owned(row.new_cells.size());
+            for (size_t c = 0; c < row.new_cells.size(); ++c) {
+                if (row.new_cells[c].kind == filter::Cell::Kind::Json)
+                    owned[c].assign(row.new_cells[c].json);
+                else if (row.new_cells[c].kind == filter::Cell::Kind::Null)
+                    owned[c] = "null";
+            }
+            result.rows.push_back(std::move(owned));
+        });
+    }
+    result.status = LoadResult::Status::CaughtUp;
+    result.load = std::move(snapshot);
+    deliver(job, std::move(result));
 }
 
 void Loader::catch_up(LoadJob& job) {

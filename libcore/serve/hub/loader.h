@@ -1,5 +1,5 @@
 // Loader: a small pool of threads, each with its own database connection, that runs the slow parts
-// of a subscription off the event loop: the initial load (a REPEATABLE READ query of the shape's
+// of a subscription off the event loop: the fills of ordered windows, the initial load (a REPEATABLE READ query of the shape's
 // rows, with the filter rendered as SQL with bound parameters, the publication's entry for the
 // table read in the same transaction, pg_current_snapshot() and the WAL insert position recorded)
 // and catch-up reads of the durable log. Catch-up is served from the log only, never by new
@@ -18,6 +18,7 @@
 #include "serve/hub/session.h"
 #include "serve/shapes/record_meaning.h"
 #include "serve/shapes/shape.h"
+#include "serve/windows/window.h"
 
 #include <atomic>
 #include <chrono>
@@ -37,7 +38,9 @@
 namespace pgsync::serve {
 
 struct LoadJob {
-    enum class Kind { Initial, CatchUp };
+    // WindowFill: the rows of an ordered window (the query with its ORDER BY and LIMIT), for the
+    // hub's window, not for one subscriber; session_id is then the window's own (kWindowJob).
+    enum class Kind { Initial, CatchUp, WindowFill };
     Kind kind = Kind::CatchUp;
     uint64_t session_id = 0;
     size_t shard = 0; // the event-loop shard whose hub takes the results
@@ -57,7 +60,12 @@ struct LoadJob {
     // Pacing: not run before this; the client's queue has been full since stalled_since.
     std::chrono::steady_clock::time_point not_before{};
     std::optional<std::chrono::steady_clock::time_point> stalled_since;
+    std::string order_sql; // WindowFill
+    uint64_t fill_rows = 0;
 };
+
+// The bit that marks a job's session_id as an ordered window's (serve/hub/hub_windows.cpp).
+inline constexpr uint64_t kWindowJob = 1ull << 63;
 
 struct LoadResult {
     enum class Status {
@@ -82,6 +90,7 @@ struct LoadResult {
     std::optional<LoadSnapshot> load;
     bool touched = false;
     bool at_boundary = true; // `reached` ends a transaction
+    std::vector<OwnedRow> rows; // WindowFill: the rows, in the query's order
 };
 
 class Loader {
@@ -111,6 +120,7 @@ private:
     void schedule(uint64_t session, std::chrono::steady_clock::time_point now);
     void run_job(LoadJob& job, struct LoaderWorker& worker);
     bool initial_load(LoadJob& job, struct LoaderWorker& worker);
+    void window_fill(LoadJob& job, struct LoaderWorker& worker);
     void catch_up(LoadJob& job);
     // Hands a batch to the hub; an initial load first waits while the client's queue is full.
     // False: stop the job.

@@ -4,6 +4,7 @@
 #include "serve/net/http_request.h"
 
 #include "util/log.h"
+#include "util/unix_time.h"
 
 #include <algorithm>
 #include <chrono>
@@ -30,11 +31,6 @@ std::string method_of(lws* wsi) {
     return "OTHER";
 }
 
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 } // namespace
 

@@ -8,6 +8,7 @@
 #include "serve/net/shape_http.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/unix_time.h"
 
 #include <algorithm>
 #include <atomic>
@@ -50,11 +51,6 @@ bool valid_consumer_name(const std::string& name) {
     return true;
 }
 
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 } // namespace
 

@@ -73,6 +73,28 @@ ClientFrame parse_subscribe(const json& frame) {
         if (!offset->is_string()) return error(*id, "bad-offset", "\"offset\" must be a string");
         request.offset = offset->get<std::string>();
     }
+    if (auto order_by = frame.find("order_by"); order_by != frame.end() && !order_by->is_null()) {
+        if (!order_by->is_string() || order_by->get_ref<const std::string&>().size() > kMaxOrderByText)
+            return error(*id, "bad-frame",
+                         "\"order_by\" must be a string of at most 1024 bytes, e.g. "
+                         "\"created_at desc\"");
+        request.order_by = order_by->get<std::string>();
+    }
+    if (auto limit = frame.find("limit"); limit != frame.end() && !limit->is_null()) {
+        if (!limit->is_number_unsigned() || limit->get<uint64_t>() == 0 ||
+            limit->get<uint64_t>() > kMaxWindowRows)
+            return error(*id, "bad-frame", "\"limit\" must be an integer from 1 to 1000");
+        request.limit = limit->get<uint64_t>();
+    }
+    if (request.order_by.has_value() != request.limit.has_value())
+        return error(*id, "bad-frame",
+                     request.limit ? "\"limit\" needs \"order_by\": which rows come first?"
+                                   : "\"order_by\" needs \"limit\"; without a limit, order the "
+                                     "rows in the client");
+    if (request.limit && request.offset)
+        return error(*id, "bad-frame",
+                     "an ordered window does not resume from an offset: subscribe without "
+                     "\"offset\" and it sends its rows anew");
     return request;
 }
 
@@ -103,13 +125,19 @@ ClientFrame parse_client_frame(std::string_view text, bool raw_endpoint) {
         return error({}, "bad-frame",
                      "unknown frame type \"" + type + "\" on /v1/stream (only \"ack\")");
     if (type == "subscribe") return parse_subscribe(frame);
+    if (type == "auth") {
+        auto token = frame.find("token");
+        if (token == frame.end() || !token->is_string() || token->get_ref<const std::string&>().empty())
+            return error({}, "bad-frame", "auth needs \"token\": a string");
+        return AuthRequest{token->get<std::string>()};
+    }
     if (type == "unsubscribe") {
         auto id = frame_id(frame);
         if (!id) return error({}, "bad-frame", "unsubscribe needs \"id\"");
         return UnsubscribeRequest{*id};
     }
     return error({}, "bad-frame",
-                 "unknown frame type \"" + type + "\" (subscribe, ack or unsubscribe)");
+                 "unknown frame type \"" + type + "\" (subscribe, ack, unsubscribe or auth)");
 }
 
 } // namespace pgsync::serve

@@ -1,4 +1,4 @@
-// What a client sent, checked: the frames of /v1/ws (subscribe, ack, unsubscribe) and /v1/stream
+// What a client sent, checked: the frames of /v1/ws (subscribe, ack, unsubscribe, auth) and /v1/stream
 // (ack) parsed from JSON text into requests, or an error naming what is wrong. Pure, so the fuzz
 // target (serve/client_frame_fuzz.cpp) can hammer it.
 #pragma once
@@ -23,6 +23,15 @@ struct SubscribeRequest {
     std::vector<std::optional<std::string>> params;
     std::vector<std::string> columns; // empty: every column
     std::optional<std::string> offset;
+    // An ordered window (both or neither): the ORDER BY text (serve/shapes/order_by.h) and the
+    // number of rows.
+    std::optional<std::string> order_by;
+    std::optional<uint64_t> limit;
+};
+
+// {"type":"auth","token":…}: a fresh token for the connection.
+struct AuthRequest {
+    std::string token;
 };
 
 struct AckRequest {
@@ -40,9 +49,12 @@ struct FrameError {
     std::string message;
 };
 
-using ClientFrame = std::variant<SubscribeRequest, AckRequest, UnsubscribeRequest, FrameError>;
+using ClientFrame =
+    std::variant<SubscribeRequest, AckRequest, UnsubscribeRequest, AuthRequest, FrameError>;
 
 inline constexpr size_t kMaxSubscriptionId = 64;
+inline constexpr uint64_t kMaxWindowRows = 1000;
+inline constexpr size_t kMaxOrderByText = 1024;
 
 // raw_endpoint: /v1/stream, where only {"type":"ack","offset":…} is valid.
 ClientFrame parse_client_frame(std::string_view text, bool raw_endpoint);

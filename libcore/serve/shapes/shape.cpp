@@ -67,8 +67,10 @@ bool fill_cells(const TableSchema& table, std::string_view object,
     return ok && well_formed;
 }
 
-void append_object(std::string& out, const TableSchema& table, const std::vector<int>& columns,
-                   const std::vector<filter::Cell>& cells) {
+} // namespace
+
+void append_row_object(std::string& out, const TableSchema& table, const std::vector<int>& columns,
+                       const std::vector<filter::Cell>& cells) {
     out += '{';
     bool first = true;
     for (int i : columns) {
@@ -85,8 +87,6 @@ void append_object(std::string& out, const TableSchema& table, const std::vector
     }
     out += '}';
 }
-
-} // namespace
 
 bool read_row(const TableSchema& table, const record::ScannedRecord& record, RowImages& out) {
     if (record.op == "insert")
@@ -179,14 +179,14 @@ void append_change_tail(std::string& out, const Shape& shape, ShapeOp op, const 
     const bool from_old = op == ShapeOp::Delete;
     const auto& key_cells = from_old ? row.old_cells : row.new_cells;
     out += ",\"key\":";
-    append_object(out, table, table.key_columns, key_cells);
+    append_row_object(out, table, table.key_columns, key_cells);
     if (op != ShapeOp::Delete) {
         out += ",\"new\":";
-        append_object(out, table, shape.selected, row.new_cells);
+        append_row_object(out, table, shape.selected, row.new_cells);
     }
     if (row.has_old && (op == ShapeOp::Delete || op == ShapeOp::Update)) {
         out += ",\"old\":";
-        append_object(out, table, shape.selected, row.old_cells);
+        append_row_object(out, table, shape.selected, row.old_cells);
     }
     out += '}';
 }

@@ -51,6 +51,10 @@ enum class ShapeOp { None, Insert, Update, Delete };
 // What the change means for the shape's subscribers.
 ShapeOp classify(const Shape& shape, const RowImages& row);
 
+// Appends the JSON object of the given columns' cells (Absent cells left out, Null as null).
+void append_row_object(std::string& out, const TableSchema& table, const std::vector<int>& columns,
+                       const std::vector<filter::Cell>& cells);
+
 // Appends `,"op":"…","offset":"…","key":{…},"new":{…},"old":{…}}` (the frame after its id).
 void append_change_tail(std::string& out, const Shape& shape, ShapeOp op, const RowImages& row,
                         std::string_view offset_text, bool snapshot);

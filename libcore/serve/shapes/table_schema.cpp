@@ -26,6 +26,53 @@ int TableSchema::column_index(std::string_view column) const {
     return -1;
 }
 
+namespace {
+
+// The tables' btree indexes that ordered windows may be served by (valid, not partial).
+void load_indexes(pg::Connection& conn, std::vector<TableSchema>& tables) {
+    if (tables.empty()) return;
+    std::string oids = "{";
+    for (const auto& t : tables)
+        oids += (oids.size() > 1 ? "," : "") + std::to_string(t.oid);
+    oids += "}";
+    pg::Result rows = conn.exec_params(
+        "SELECT i.indrelid, ic.relname, k.attnum, k.ord, "
+        "  (i.indoption[k.ord - 1] & 1) <> 0, (i.indoption[k.ord - 1] & 2) <> 0, "
+        "  coalesce(co.collname IN ('C', 'POSIX'), false) "
+        "FROM pg_catalog.pg_index i "
+        "JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid "
+        "JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree' "
+        "CROSS JOIN LATERAL unnest(i.indkey::int2[], i.indcollation::oid[]) "
+        "  WITH ORDINALITY AS k(attnum, coll, ord) "
+        "LEFT JOIN pg_catalog.pg_collation co ON co.oid = k.coll "
+        "WHERE i.indrelid = ANY($1::oid[]) AND i.indisvalid AND i.indpred IS NULL "
+        "  AND k.ord <= i.indnkeyatts "
+        "ORDER BY i.indrelid, ic.relname, k.ord",
+        {oids}, "could not read the tables' indexes");
+    for (int r = 0; r < PQntuples(rows.raw()); ++r) {
+        auto get = [&](int c) { return std::string(PQgetvalue(rows.raw(), r, c)); };
+        const uint32_t oid = uint32_t(std::stoul(get(0)));
+        for (auto& t : tables) {
+            if (t.oid != oid) continue;
+            if (t.indexes.empty() || t.indexes.back().name != get(1)) {
+                t.indexes.emplace_back();
+                t.indexes.back().name = get(1);
+            }
+            TableIndex& index = t.indexes.back();
+            const int attnum = std::stoi(get(2));
+            int column = -1;
+            for (size_t c = 0; c < t.attnums.size(); ++c)
+                if (t.attnums[c] == attnum && attnum != 0) column = int(c);
+            index.columns.push_back(column);
+            index.descending.push_back(get(4) == "t");
+            index.nulls_first.push_back(get(5) == "t");
+            index.c_collation.push_back(get(6) == "t");
+        }
+    }
+}
+
+} // namespace
+
 std::vector<TableSchema> load_published_tables(pg::Connection& conn,
                                                const std::string& publication) {
     pg::Result pub = conn.exec_params("SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1",
@@ -47,7 +94,7 @@ std::vector<TableSchema> load_published_tables(pg::Connection& conn,
         "     WHERE conrelid = c.oid AND contype = 'p'), '{}')), "
         "  a.attnum = ANY(coalesce((SELECT indkey::int2[] FROM pg_catalog.pg_index "
         "     WHERE indrelid = c.oid AND indisreplident), '{}')), "
-        "  coalesce(pt.rowfilter, '') "
+        "  coalesce(pt.rowfilter, ''), a.attnum "
         "FROM pg_catalog.pg_publication_tables pt "
         "JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname "
         "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
@@ -98,10 +145,12 @@ std::vector<TableSchema> load_published_tables(pg::Connection& conn,
         record::append_json_string(json, column.name);
         t.json_names.push_back(std::move(json));
         t.columns.push_back(std::move(column));
+        t.attnums.push_back(std::stoi(get(10)));
         pk_flags.push_back(get(7) == "t");
         ri_flags.push_back(get(8) == "t");
     }
     finish();
+    load_indexes(conn, tables);
     return tables;
 }
 

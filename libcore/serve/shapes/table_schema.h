@@ -15,6 +15,17 @@
 
 namespace pgsync::serve {
 
+// A valid, non-partial btree index of the table, as far as ordered windows need it: which
+// columns it sorts by, how, and whether a text column sorts bytewise (collation "C" or "POSIX").
+struct TableIndex {
+    std::string name;
+    std::vector<int> columns;       // TableSchema::columns indexes; -1 for an expression or a
+                                    // column the publication does not send
+    std::vector<char> descending;   // per column
+    std::vector<char> nulls_first;  // per column
+    std::vector<char> c_collation;  // per column
+};
+
 struct TableSchema {
     std::string schema;
     std::string name;
@@ -26,6 +37,8 @@ struct TableSchema {
     std::vector<std::string> json_names;      // each column's name as a JSON string token
     std::vector<int> key_columns;             // primary key, else replica identity index, else all
     std::string row_filter;                   // the publication's WHERE for this table, or empty
+    std::vector<int> attnums;                 // each column's pg_attribute.attnum
+    std::vector<TableIndex> indexes;          // btree indexes, for ordered windows
 
     std::string sql_name() const;                  // "schema"."name"
     std::string display_name() const;              // schema.name as a user types it

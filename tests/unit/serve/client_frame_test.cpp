@@ -46,7 +46,7 @@ TEST_CASE("client frames: every malformed frame gets a code and a message",
     CHECK(error_of("[1,2]").message == "a frame must be a JSON object");
     CHECK(error_of(R"({"id":"x"})").message == "a frame needs \"type\": a string");
     CHECK(error_of(R"({"type":"dance"})").message ==
-          "unknown frame type \"dance\" (subscribe, ack or unsubscribe)");
+          "unknown frame type \"dance\" (subscribe, ack, unsubscribe or auth)");
     CHECK(error_of(R"({"type":"subscribe","table":"t"})").code == "bad-frame");
     CHECK(error_of(R"({"type":"subscribe","id":")" + std::string(65, 'x') + R"(","table":"t"})")
               .code == "bad-frame");

@@ -1,11 +1,11 @@
-// ORDER BY for subset snapshots: a tiny tokenizer and an allow-list.
-#include "serve/electric/order_by.h"
+// ORDER BY lists: a tiny tokenizer and an allow-list.
+#include "serve/shapes/order_by.h"
 
 #include "pg/connection.h"
 
 #include <cctype>
 
-namespace pgsync::serve::electric {
+namespace pgsync::serve {
 
 namespace {
 
@@ -22,9 +22,9 @@ bool same_word(std::string_view a, std::string_view b) {
 
 } // namespace
 
-bool render_order_by(std::string_view text, const TableSchema& table, std::string& sql,
-                     std::string& error) {
-    sql.clear();
+bool parse_order_by(std::string_view text, const TableSchema& table, std::vector<OrderTerm>& terms,
+                    std::string& error) {
+    terms.clear();
     size_t pos = 0;
     auto skip_space = [&] {
         while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos])))
@@ -42,8 +42,8 @@ bool render_order_by(std::string_view text, const TableSchema& table, std::strin
             ++pos;
         return text.substr(start, pos - start);
     };
-    for (int terms = 0;; ++terms) {
-        if (terms == 32) return fail("more than 32 ORDER BY terms");
+    for (;;) {
+        if (terms.size() == 32) return fail("more than 32 ORDER BY terms");
         skip_space();
         std::string name;
         if (pos < text.size() && text[pos] == '"') {
@@ -67,15 +67,16 @@ bool render_order_by(std::string_view text, const TableSchema& table, std::strin
             for (char c : bare)
                 name += char(std::tolower(static_cast<unsigned char>(c)));
         }
-        if (table.column_index(name) < 0)
+        OrderTerm term;
+        term.column = table.column_index(name);
+        if (term.column < 0)
             return fail("column \"" + name + "\" does not exist in table \"" +
                         table.display_name() + "\"");
-        if (!sql.empty()) sql += ", ";
-        sql += pg::quote_ident(name);
         size_t before = pos;
         std::string_view next = word();
         if (same_word(next, "asc") || same_word(next, "desc")) {
-            sql += same_word(next, "asc") ? " ASC" : " DESC";
+            term.direction =
+                same_word(next, "asc") ? OrderTerm::Direction::Asc : OrderTerm::Direction::Desc;
             before = pos;
             next = word();
         }
@@ -83,10 +84,12 @@ bool render_order_by(std::string_view text, const TableSchema& table, std::strin
             std::string_view which = word();
             if (!same_word(which, "first") && !same_word(which, "last"))
                 return fail("expected FIRST or LAST after NULLS");
-            sql += same_word(which, "first") ? " NULLS FIRST" : " NULLS LAST";
+            term.nulls =
+                same_word(which, "first") ? OrderTerm::Nulls::First : OrderTerm::Nulls::Last;
         } else {
             pos = before;
         }
+        terms.push_back(term);
         skip_space();
         if (pos == text.size()) return true;
         if (text[pos] != ',') return fail("unexpected \"" + std::string(1, text[pos]) + "\"");
@@ -94,4 +97,17 @@ bool render_order_by(std::string_view text, const TableSchema& table, std::strin
     }
 }
 
-} // namespace pgsync::serve::electric
+std::string order_by_sql(const std::vector<OrderTerm>& terms, const TableSchema& table) {
+    std::string sql;
+    for (const OrderTerm& term : terms) {
+        if (!sql.empty()) sql += ", ";
+        sql += pg::quote_ident(table.columns[size_t(term.column)].name);
+        if (term.direction != OrderTerm::Direction::Unsaid)
+            sql += term.descending() ? " DESC" : " ASC";
+        if (term.nulls != OrderTerm::Nulls::Unsaid)
+            sql += term.nulls == OrderTerm::Nulls::First ? " NULLS FIRST" : " NULLS LAST";
+    }
+    return sql;
+}
+
+} // namespace pgsync::serve
