@@ -22,6 +22,8 @@ struct Metrics {
     std::atomic<uint64_t> load_failures_total{0};
     std::atomic<uint64_t> shape_requests_total{0}; // /v1/shape requests (an HTTP cache's misses)
     std::atomic<uint64_t> shape_held{0};           // /v1/shape long-polls waiting now
+    std::atomic<uint64_t> tokens_issued_total{0};          // POST /v1/token answered with a token
+    std::atomic<uint64_t> token_requests_refused_total{0}; // POST /v1/token refused (4xx, 501)
 
     std::string render() const;
 };
