@@ -1,11 +1,16 @@
 // POST /v1/token end to end: a backend with the API key (as a bearer or in x-api-key) gets a token
 // for a user, which then subscribes on /v1/ws within its grants; a missing or wrong key, a bad
-// body, another method or a server without a secret are refused with a one-line JSON error.
+// body, another method or a server without a secret are refused with a one-line JSON error. And
+// an identity provider's RS256 token, verified with --jwt-public-key-file, subscribes too.
 #include "pg_test.h"
 #include "serve_support.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <set>
 
 using namespace pgsync;
@@ -68,6 +73,39 @@ json error_of(const HttpResponse& response) {
     json body = json::parse(response.body);
     CHECK(body["error"].is_string());
     return body;
+}
+
+std::string b64url(std::string_view bytes) {
+    static const char* alphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    uint32_t bits = 0;
+    int count = 0;
+    for (unsigned char c : bytes) {
+        bits = (bits << 8) | c;
+        count += 8;
+        while (count >= 6) {
+            count -= 6;
+            out += alphabet[(bits >> count) & 63];
+        }
+    }
+    if (count > 0) out += alphabet[(bits << (6 - count)) & 63];
+    return out;
+}
+
+// An RS256 token as an identity provider signs it.
+std::string rs256_token(EVP_PKEY* key, const json& claims) {
+    const std::string input =
+        b64url(json{{"alg", "RS256"}, {"kid", "idp-1"}}.dump()) + "." + b64url(claims.dump());
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    REQUIRE(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1);
+    size_t length = 0;
+    auto* data = reinterpret_cast<const unsigned char*>(input.data());
+    REQUIRE(EVP_DigestSign(ctx.get(), nullptr, &length, data, input.size()) == 1);
+    std::string signature(length, '\0');
+    REQUIRE(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()), &length,
+                           data, input.size()) == 1);
+    return input + "." + b64url(signature.substr(0, length));
 }
 
 } // namespace
@@ -164,4 +202,55 @@ TEST_CASE("without a JWT secret POST /v1/token answers 501 with a hint",
     json body = error_of(response);
     CHECK(body["error"] == "/v1/token is disabled: the server has no JWT secret");
     CHECK(body["hint"] == "Start pgsync-serve with --jwt-secret-env (and --api-key-env).");
+}
+
+TEST_CASE("an identity provider's RS256 token subscribes; HS256 made with its public key does not",
+          "[serve][integration][auth][token]") {
+    Fixture f;
+    f.db.exec("INSERT INTO " + f.table + " VALUES (1, 'a'), (2, 'b')");
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(2048), EVP_PKEY_free);
+    REQUIRE(key);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    REQUIRE(PEM_write_bio_PUBKEY(bio.get(), key.get()) == 1);
+    char* pem_data = nullptr;
+    const std::string pem(pem_data, size_t(BIO_get_mem_data(bio.get(), &pem_data)));
+    const std::string pem_file = f.dir + "-idp.pem";
+    std::ofstream(pem_file) << pem;
+    ServeConfig config;
+    config.insecure = false;
+    config.extra_args = {"--jwt-public-key-file", pem_file, "--jwt-claim",
+                         "https://example.com/pgsync", "--jwt-audience", "sync"};
+    f.server = std::make_unique<ServeProcess>(f.slot, f.pub, f.dir, config);
+
+    const json claims = {
+        {"sub", "auth0|u42"},
+        {"aud", {"sync", "https://example.eu.auth0.com/userinfo"}},
+        {"exp", unix_now() + 600},
+        {"https://example.com/pgsync",
+         {{"tables", {{f.table, {{"where", "grp = $1"}, {"params", {"b"}}}}}}}}};
+    auto client = ServeClient::connect(f.server->port(), "/v1/ws",
+                                       {{"Authorization", "Bearer " + rs256_token(key.get(), claims)}});
+    client.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}});
+    std::set<int> ids;
+    for (const auto& frame : client.until("up-to-date", "s"))
+        if (frame.value("type", "") == "change") ids.insert(frame["new"]["id"].get<int>());
+    CHECK(ids == std::set<int>{2});
+
+    // The algorithm confusion: HS256 with the public key's PEM text as the secret.
+    const std::string input =
+        b64url(R"({"alg":"HS256"})") + "." + b64url(claims.dump());
+    unsigned char digest[32];
+    unsigned int length = 0;
+    HMAC(EVP_sha256(), pem.data(), int(pem.size()),
+         reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest, &length);
+    const std::string forged =
+        input + "." + b64url(std::string_view(reinterpret_cast<char*>(digest), length));
+    auto refused = WsClient::connect("127.0.0.1", f.server->port(), "/v1/ws?token=" + forged);
+    CHECK(refused.status == 401);
+    // Without the audience, refused too.
+    json no_audience = claims;
+    no_audience.erase("aud");
+    auto wrong = WsClient::connect("127.0.0.1", f.server->port(),
+                                   "/v1/ws?token=" + rs256_token(key.get(), no_audience));
+    CHECK(wrong.status == 401);
 }
