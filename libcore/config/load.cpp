@@ -179,7 +179,8 @@ void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
     reader.read(*auth, "jwt_issuer", "serve.auth", serve.auth.jwt_issuer);
     reader.read(*auth, "jwt_audience", "serve.auth", serve.auth.jwt_audience);
     if (serve.auth.jwt_claim.set && serve.auth.jwt_claim.value.empty())
-        reader.error(serve.auth.jwt_claim.origin, "\"jwt_claim\" in \"serve.auth\" must not be empty",
+        reader.error(serve.auth.jwt_claim.origin,
+                     "\"jwt_claim\" in \"serve.auth\" must not be empty",
                      "Name the claim that holds the grants, e.g. pgsync or "
                      "https://example.com/pgsync.");
     check_variable_name(reader, serve.auth.jwt_secret_env, "jwt_secret_env", "serve.auth");

@@ -1,6 +1,6 @@
 // JWT verification and API-key comparison for pgsync-serve: base64url, HMAC-SHA256 through
-// libcrypto (RS256/ES256 in jwt_keys.cpp), and the grants claim turned into TableGrants. Every refusal is an AuthResult
-// error, never an exception: nlohmann/json's exceptions stop here.
+// libcrypto (RS256/ES256 in jwt_keys.cpp), and the grants claim turned into TableGrants. Every
+// refusal is an AuthResult error, never an exception: nlohmann/json's exceptions stop here.
 #include "serve/access/auth.h"
 
 #include "config/table_name.h"
@@ -168,7 +168,8 @@ std::string check_issuer_and_audience(const json& claims, const JwtOptions& opti
         bool matches = aud->is_string() && aud->get<std::string>() == options.audience;
         if (aud->is_array())
             for (const json& one : *aud)
-                matches = matches || (one.is_string() && one.get<std::string>() == options.audience);
+                matches =
+                    matches || (one.is_string() && one.get<std::string>() == options.audience);
         if (!matches)
             return "token audience " + aud->dump() + " does not name \"" + options.audience + "\"";
     }
@@ -207,11 +208,11 @@ AuthResult read_claims(const json& claims, int64_t now, const JwtOptions& option
 
 } // namespace
 
-
 // Fills principal.tables (or all_tables) from the claim; returns an error, empty when well formed.
 // Strict on purpose: an unknown key ("filter" for "where") or a second spelling of one table must
 // not silently grant a table without the filter its issuer meant.
-std::string read_table_grants(const json& tables, std::string_view what_view, Principal& principal) {
+std::string read_table_grants(const json& tables, std::string_view what_view,
+                              Principal& principal) {
     const std::string what(what_view);
     if (tables.is_string() && tables.get<std::string>() == "*") {
         principal.all_tables = true;
@@ -219,11 +220,9 @@ std::string read_table_grants(const json& tables, std::string_view what_view, Pr
     }
     if (!tables.is_object()) return what + " is not an object or \"*\"";
     for (const auto& [key, grant] : tables.items()) {
-        if (!grant.is_object())
-            return "grant for table \"" + key + "\" is not an object";
+        if (!grant.is_object()) return "grant for table \"" + key + "\" is not an object";
         if (key == "*") {
-            if (tables.size() != 1)
-                return "\"*\" cannot be combined with other tables in " + what;
+            if (tables.size() != 1) return "\"*\" cannot be combined with other tables in " + what;
             if (!grant.empty()) return "the \"*\" grant takes no filter";
             principal.all_tables = true;
             return {};
@@ -252,8 +251,7 @@ std::string read_table_grants(const json& tables, std::string_view what_view, Pr
         }
         for (const TableGrant& earlier : principal.tables)
             if (earlier.schema == out.schema && earlier.name == out.name)
-                return "table \"" + out.schema + "." + out.name +
-                       "\" is granted twice in " + what;
+                return "table \"" + out.schema + "." + out.name + "\" is granted twice in " + what;
         principal.tables.push_back(std::move(out));
     }
     return {};
@@ -316,7 +314,8 @@ AuthResult JwtVerifier::verify(std::string_view token, int64_t now) const {
     if (!signature) return malformed("signature is not base64url");
     if (alg == "HS256") {
         // Only the secret: never a public key's bytes (the HS/RS confusion).
-        if (m_options.secret.empty()) return refuse("no key configured for JWT algorithm \"HS256\"");
+        if (m_options.secret.empty())
+            return refuse("no key configured for JWT algorithm \"HS256\"");
         Hs256Digest expected = hmac_sha256(m_options.secret, token.substr(0, second_dot));
         if (signature->size() != expected.size() ||
             CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0)

@@ -46,9 +46,9 @@ class PublicKeys;
 
 // What tokens are verified with and what they must say. Any combination of the three keys.
 struct JwtOptions {
-    std::string secret;          // HS256 (and only HS256); empty: none
-    std::string public_key_file; // PEM: an RSA key (RS256 only) or an EC P-256 key (ES256 only)
-    std::string jwks_file;       // {"keys":[...]}: RS256 and ES256 keys, chosen by kid
+    std::string secret;           // HS256 (and only HS256); empty: none
+    std::string public_key_file;  // PEM: an RSA key (RS256 only) or an EC P-256 key (ES256 only)
+    std::string jwks_file;        // {"keys":[...]}: RS256 and ES256 keys, chosen by kid
     std::string claim = "pgsync"; // the claim holding {"tables": ...}
     std::string issuer;           // when set, "iss" must equal it
     std::string audience;         // when set, "aud" must equal it or be an array holding it

@@ -5,11 +5,11 @@
 
 #include "util/error.h"
 
+#include <cerrno>
 #include <cjose/base64.h>
-#include <cjose/util.h>
 #include <cjose/jwk.h>
 #include <cjose/jws.h>
-#include <cerrno>
+#include <cjose/util.h>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -70,8 +70,7 @@ std::string read_file(const std::string& path, const std::string& what, const st
     text << in.rdbuf();
     if (in.bad()) throw key_file_error(what, path, "read error", hint);
     std::string out = text.str();
-    if (out.size() > kMaxKeyFileBytes)
-        throw key_file_error(what, path, "larger than 1MB", hint);
+    if (out.size() > kMaxKeyFileBytes) throw key_file_error(what, path, "larger than 1MB", hint);
     return out;
 }
 
@@ -124,10 +123,8 @@ std::string jwk_json_of(EVP_PKEY* key, std::string& why) {
             why = "the EC key has no public point";
             return {};
         }
-        return json{{"kty", "EC"},
-                    {"crv", "P-256"},
-                    {"x", bn_base64url(x, 32)},
-                    {"y", bn_base64url(y, 32)}}
+        return json{
+            {"kty", "EC"}, {"crv", "P-256"}, {"x", bn_base64url(x, 32)}, {"y", bn_base64url(y, 32)}}
             .dump();
     }
     why = "the key is neither RSA nor EC (only RS256 and ES256 are verified with public keys)";
@@ -192,8 +189,9 @@ void PublicKeys::add_pem_file(const std::string& path) {
 }
 
 void PublicKeys::add_jwks_file(const std::string& path) {
-    add_jwks(read_file(path, "JWKS file", "Give a file with the JSON document of the identity "
-                                          "provider's jwks_uri ({\"keys\":[...]})."),
+    add_jwks(read_file(path, "JWKS file",
+                       "Give a file with the JSON document of the identity "
+                       "provider's jwks_uri ({\"keys\":[...]})."),
              path);
 }
 
@@ -222,9 +220,8 @@ void PublicKeys::add_jwks(std::string_view text, const std::string& name) {
             auto it = key.find(member);
             if (it == key.end()) return std::nullopt;
             if (!it->is_string())
-                throw key_file_error(what, name,
-                                     which + " has a \"" + member + "\" that is not a string",
-                                     hint);
+                throw key_file_error(
+                    what, name, which + " has a \"" + member + "\" that is not a string", hint);
             return it->get<std::string>();
         };
         if (!key.is_object()) throw key_file_error(what, name, which + " is not an object", hint);
@@ -296,8 +293,7 @@ std::string PublicKeys::verify(std::string_view token, std::string_view alg,
         // A fresh import per key: cjose keeps the digest of a verification in the JWS.
         cjose_err err{};
         JwsPtr jws(cjose_jws_import(compact.data(), compact.size(), &err));
-        if (!jws)
-            return "malformed token: " + std::string(err.message ? err.message : "not a JWS");
+        if (!jws) return "malformed token: " + std::string(err.message ? err.message : "not a JWS");
         if (cjose_jws_verify(jws.get(), key->jwk.get(), &err)) return {};
     }
     ERR_clear_error();

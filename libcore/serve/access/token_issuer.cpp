@@ -27,7 +27,8 @@ IssueResult refuse(std::string error, std::string hint = kExample) {
 int highest_param(const filter::Expr& expr) {
     int highest = 0;
     for (const auto& operand : expr.operands)
-        if (operand.kind == filter::Operand::Kind::Param) highest = std::max(highest, operand.param);
+        if (operand.kind == filter::Operand::Kind::Param)
+            highest = std::max(highest, operand.param);
     for (const auto& child : expr.children)
         highest = std::max(highest, highest_param(*child));
     return highest;
@@ -74,7 +75,8 @@ IssueResult issue_token(std::string_view body, const TokenIssuerOptions& options
     if (!request) return refuse(std::move(error));
     for (const auto& [key, value] : request->items())
         if (key != "userId" && key != "tables" && key != "ttl")
-            return refuse("unknown key \"" + key + "\" in the body; expected \"userId\", "
+            return refuse("unknown key \"" + key +
+                          "\" in the body; expected \"userId\", "
                           "\"tables\" and \"ttl\"");
 
     auto user = request->find("userId");
@@ -86,9 +88,10 @@ IssueResult issue_token(std::string_view body, const TokenIssuerOptions& options
 
     auto tables = request->find("tables");
     if (tables == request->end())
-        return refuse("\"tables\" is missing",
-                      "Give the tables the user may read, e.g. \"tables\":{\"public.messages\":{}}, "
-                      "or \"tables\":\"*\" for every published table.");
+        return refuse(
+            "\"tables\" is missing",
+            "Give the tables the user may read, e.g. \"tables\":{\"public.messages\":{}}, "
+            "or \"tables\":\"*\" for every published table.");
     Principal principal;
     try {
         if (std::string why = read_table_grants(*tables, "tables", principal); !why.empty())
@@ -129,8 +132,8 @@ IssueResult issue_token(std::string_view body, const TokenIssuerOptions& options
     if (!options.issuer.empty()) claims["iss"] = options.issuer;
     if (!options.audience.empty()) claims["aud"] = options.audience;
     claims[options.claim] = json{{"tables", *tables}};
-    return IssueResult{IssuedToken{sign_hs256(claims.dump(), options.secret), now + seconds}, {},
-                       {}};
+    return IssueResult{
+        IssuedToken{sign_hs256(claims.dump(), options.secret), now + seconds}, {}, {}};
 }
 
 } // namespace pgsync::serve

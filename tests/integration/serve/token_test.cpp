@@ -115,13 +115,12 @@ TEST_CASE("a token from POST /v1/token subscribes on /v1/ws within its grants",
     Fixture f;
     f.db.exec("INSERT INTO " + f.table + " VALUES (1, 'a'), (2, 'b'), (3, 'a')");
     f.start();
-    const json request = {
-        {"userId", "u42"},
-        {"tables", {{f.table, {{"where", "grp = $1"}, {"params", {"a"}}}}}},
-        {"ttl", 600}};
-    for (const HttpHeaders& key : {HttpHeaders{{"Authorization", "Bearer " + kApiKey}},
-                                   HttpHeaders{{"x-api-key", kApiKey}},
-                                   HttpHeaders{{"X-API-Key", kApiKey}}}) {
+    const json request = {{"userId", "u42"},
+                          {"tables", {{f.table, {{"where", "grp = $1"}, {"params", {"a"}}}}}},
+                          {"ttl", 600}};
+    for (const HttpHeaders& key :
+         {HttpHeaders{{"Authorization", "Bearer " + kApiKey}}, HttpHeaders{{"x-api-key", kApiKey}},
+          HttpHeaders{{"X-API-Key", kApiKey}}}) {
         const int64_t before = unix_now();
         HttpResponse response = f.post(request.dump(), key);
         REQUIRE(response.status == 200);
@@ -132,8 +131,9 @@ TEST_CASE("a token from POST /v1/token subscribes on /v1/ws within its grants",
         CHECK(answer["expires_at"].get<int64_t>() >= before + 600);
         CHECK(answer["expires_at"].get<int64_t>() <= unix_now() + 600);
 
-        auto client = ServeClient::connect(f.server->port(), "/v1/ws",
-                                           {{"Authorization", "Bearer " + answer["token"].get<std::string>()}});
+        auto client = ServeClient::connect(
+            f.server->port(), "/v1/ws",
+            {{"Authorization", "Bearer " + answer["token"].get<std::string>()}});
         client.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}});
         std::set<int> ids;
         for (const auto& frame : client.until("up-to-date", "s"))
@@ -169,8 +169,7 @@ TEST_CASE("POST /v1/token refuses a missing or wrong API key, bad bodies and oth
     HttpResponse bad_ttl = f.post(R"({"userId":"u1","tables":"*","ttl":86401})", key);
     CHECK(bad_ttl.status == 400);
     CHECK(error_of(bad_ttl)["error"] == "\"ttl\" must be an integer from 1 to 86400 seconds");
-    HttpResponse bad_filter =
-        f.post(R"({"userId":"u1","tables":{"t":{"where":"a = $1"}}})", key);
+    HttpResponse bad_filter = f.post(R"({"userId":"u1","tables":{"t":{"where":"a = $1"}}})", key);
     CHECK(bad_filter.status == 400);
     CHECK(error_of(bad_filter)["error"] ==
           "the filter for table \"public.t\" uses $1 but has 0 parameters");
@@ -218,18 +217,18 @@ TEST_CASE("an identity provider's RS256 token subscribes; HS256 made with its pu
     std::ofstream(pem_file) << pem;
     ServeConfig config;
     config.insecure = false;
-    config.extra_args = {"--jwt-public-key-file", pem_file, "--jwt-claim",
+    config.extra_args = {"--jwt-public-key-file",      pem_file,         "--jwt-claim",
                          "https://example.com/pgsync", "--jwt-audience", "sync"};
     f.server = std::make_unique<ServeProcess>(f.slot, f.pub, f.dir, config);
 
-    const json claims = {
-        {"sub", "auth0|u42"},
-        {"aud", {"sync", "https://example.eu.auth0.com/userinfo"}},
-        {"exp", unix_now() + 600},
-        {"https://example.com/pgsync",
-         {{"tables", {{f.table, {{"where", "grp = $1"}, {"params", {"b"}}}}}}}}};
-    auto client = ServeClient::connect(f.server->port(), "/v1/ws",
-                                       {{"Authorization", "Bearer " + rs256_token(key.get(), claims)}});
+    const json claims = {{"sub", "auth0|u42"},
+                         {"aud", {"sync", "https://example.eu.auth0.com/userinfo"}},
+                         {"exp", unix_now() + 600},
+                         {"https://example.com/pgsync",
+                          {{"tables", {{f.table, {{"where", "grp = $1"}, {"params", {"b"}}}}}}}}};
+    auto client =
+        ServeClient::connect(f.server->port(), "/v1/ws",
+                             {{"Authorization", "Bearer " + rs256_token(key.get(), claims)}});
     client.send({{"type", "subscribe"}, {"id", "s"}, {"table", f.table}});
     std::set<int> ids;
     for (const auto& frame : client.until("up-to-date", "s"))
@@ -237,8 +236,7 @@ TEST_CASE("an identity provider's RS256 token subscribes; HS256 made with its pu
     CHECK(ids == std::set<int>{2});
 
     // The algorithm confusion: HS256 with the public key's PEM text as the secret.
-    const std::string input =
-        b64url(R"({"alg":"HS256"})") + "." + b64url(claims.dump());
+    const std::string input = b64url(R"({"alg":"HS256"})") + "." + b64url(claims.dump());
     unsigned char digest[32];
     unsigned int length = 0;
     HMAC(EVP_sha256(), pem.data(), int(pem.size()),

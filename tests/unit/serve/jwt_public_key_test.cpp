@@ -2,11 +2,10 @@
 // a JWKS chosen by kid, each key only for its own algorithm (the HS/RS confusion is refused), with
 // iss, aud and the grants' claim name checked; unusable key files are configuration errors. The
 // keys are generated here with libcrypto, and the tokens signed here, independently of cjose.
+#include "pg_test.h"
+#include "process.h"
 #include "serve/access/auth.h"
 #include "util/error.h"
-
-#include "process.h"
-#include "pg_test.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -28,7 +27,8 @@ using pgsync::serve::JwtVerifier;
 namespace {
 
 constexpr int64_t kNow = 1767225600; // 2026-01-01T00:00:00Z
-constexpr const char* kGrants = R"({"tables":{"public.messages":{"where":"group_name = $1","params":["x"]}}})";
+constexpr const char* kGrants =
+    R"({"tables":{"public.messages":{"where":"group_name = $1","params":["x"]}}})";
 
 struct PkeyFree {
     void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
@@ -217,15 +217,16 @@ TEST_CASE("each key verifies only its own algorithm", "[auth][jwk]") {
           "bad signature");
     // Only RS256 and ES256 with public keys: RS384, PS256, none stay refused.
     for (const char* alg : {"RS384", "PS256", "ES384", "none", "EdDSA"})
-        CHECK(refusal(with_pem(rsa_key()).verify(
-                  token(rsa_key(), json{{"alg", alg}}, claims()), kNow)) ==
+        CHECK(refusal(with_pem(rsa_key()).verify(token(rsa_key(), json{{"alg", alg}}, claims()),
+                                                 kNow)) ==
               std::string("unsupported JWT algorithm \"") + alg + "\"");
 }
 
 TEST_CASE("an HS256 token signed with the public key's PEM text is refused", "[auth][jwk]") {
     // The HS/RS confusion: a verifier that used the public key as an HMAC secret would accept it.
     const std::string pem = public_pem(rsa_key());
-    const std::string forged = hs256_token({{"alg", "HS256"}}, claims({{"pgsync", {{"tables", "*"}}}}), pem);
+    const std::string forged =
+        hs256_token({{"alg", "HS256"}}, claims({{"pgsync", {{"tables", "*"}}}}), pem);
     CHECK(refusal(with_pem(rsa_key()).verify(forged, kNow)) ==
           "no key configured for JWT algorithm \"HS256\"");
     JwtOptions with_secret;
@@ -240,7 +241,9 @@ TEST_CASE("an HS256 token signed with the public key's PEM text is refused", "[a
     CHECK(with_pem(rsa_key(), with_secret)
               .verify(hs256_token({{"alg", "HS256"}}, claims(), with_secret.secret), kNow)
               .principal);
-    CHECK(with_pem(rsa_key(), with_secret).verify(token(rsa_key(), kRs256, claims()), kNow).principal);
+    CHECK(with_pem(rsa_key(), with_secret)
+              .verify(token(rsa_key(), kRs256, claims()), kNow)
+              .principal);
 }
 
 TEST_CASE("a JWKS key is chosen by kid", "[auth][jwk]") {
@@ -269,16 +272,14 @@ TEST_CASE("a JWKS key is chosen by kid", "[auth][jwk]") {
     CHECK(verifier.verify(token(ec_key(), kEs256, claims()), kNow).principal);
     CHECK(refusal(verifier.verify(token(other_ec_key(), kEs256, claims()), kNow)) ==
           "bad signature");
-    CHECK(refusal(verifier.verify(
-              token(rsa_key(), {{"alg", "RS256"}, {"kid", 7}}, claims()), kNow)) ==
-          "malformed token: \"kid\" is not a string");
+    CHECK(refusal(verifier.verify(token(rsa_key(), {{"alg", "RS256"}, {"kid", 7}}, claims()),
+                                  kNow)) == "malformed token: \"kid\" is not a string");
 }
 
 TEST_CASE("JWKS keys bound to another algorithm, or for encryption, are not used", "[auth][jwk]") {
-    const json keys = json::array({jwk(rsa_key(), "rs384", {{"alg", "RS384"}}),
-                                   jwk(other_rsa_key(), "enc", {{"use", "enc"}}),
-                                   jwk(ec_key(), "ec", {{"alg", "RS256"}}),
-                                   jwk(other_ec_key(), "ok")});
+    const json keys = json::array(
+        {jwk(rsa_key(), "rs384", {{"alg", "RS384"}}), jwk(other_rsa_key(), "enc", {{"use", "enc"}}),
+         jwk(ec_key(), "ec", {{"alg", "RS256"}}), jwk(other_ec_key(), "ok")});
     JwtVerifier verifier = with_jwks(keys);
     CHECK(refusal(verifier.verify(token(rsa_key(), {{"alg", "RS256"}, {"kid", "rs384"}}, claims()),
                                   kNow)) == "no key configured for JWT algorithm \"RS256\"");
@@ -300,7 +301,8 @@ TEST_CASE("a PEM key and a JWKS together: each token by a key of its algorithm",
               .principal);
     CHECK(verifier.verify(token(rsa_key(), {{"alg", "RS256"}, {"kid", "r1"}}, claims()), kNow)
               .principal);
-    CHECK(verifier.verify(hs256_token({{"alg", "HS256"}}, claims(), options.secret), kNow).principal);
+    CHECK(
+        verifier.verify(hs256_token({{"alg", "HS256"}}, claims(), options.secret), kNow).principal);
 }
 
 TEST_CASE("exp, nbf and malformed tokens are refused with public keys as with the secret",

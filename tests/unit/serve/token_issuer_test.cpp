@@ -57,8 +57,8 @@ TEST_CASE("an issued token verifies to the requested user, grants and lifetime",
 
 TEST_CASE("ttl defaults to an hour and a star grants every table", "[token]") {
     for (const char* tables : {R"("*")", R"({"*":{}})"}) {
-        IssueResult result = issue_token(std::string(R"({"userId":"u1","tables":)") + tables + "}",
-                                         issuer(), kNow);
+        IssueResult result =
+            issue_token(std::string(R"({"userId":"u1","tables":)") + tables + "}", issuer(), kNow);
         REQUIRE(result.issued);
         CHECK(result.issued->expires_at == kNow + 3600);
         auto verified = JwtVerifier(kSecret).verify(result.issued->token, kNow);
@@ -97,9 +97,9 @@ TEST_CASE("a malformed token request is refused with a reason", "[token]") {
     CHECK(refusal(R"({"userId":42,"tables":"*"})") == "\"userId\" must be a non-empty string");
     CHECK(refusal(R"({"userId":")" + std::string(257, 'u') + R"(","tables":"*"})") ==
           "\"userId\" is longer than 256 bytes");
-    CHECK(issue_token(R"({"userId":")" + std::string(256, 'u') + R"(","tables":"*"})", issuer(),
-                      kNow)
-              .issued);
+    CHECK(
+        issue_token(R"({"userId":")" + std::string(256, 'u') + R"(","tables":"*"})", issuer(), kNow)
+            .issued);
     CHECK(refusal(R"({"userId":"u"})") == "\"tables\" is missing");
     CHECK(refusal(R"({"userId":"u","tables":[]})") == "tables is not an object or \"*\"");
     CHECK(refusal(R"({"userId":"u","tables":{"bad name!":{}}})") ==
@@ -112,8 +112,9 @@ TEST_CASE("a malformed token request is refused with a reason", "[token]") {
           "\"*\" cannot be combined with other tables in tables");
     CHECK(refusal(R"({"userId":"u","tables":{"t":{"where":"x = = 1"}}})").substr(0, 41) ==
           "the filter for table \"public.t\" does not ");
-    CHECK(refusal(R"({"userId":"u","tables":{"t":{"where":"a = $1 and b = $2","params":["x"]}}})") ==
-          "the filter for table \"public.t\" uses $2 but has 1 parameter");
+    CHECK(
+        refusal(R"({"userId":"u","tables":{"t":{"where":"a = $1 and b = $2","params":["x"]}}})") ==
+        "the filter for table \"public.t\" uses $2 but has 1 parameter");
     CHECK(refusal(R"({"userId":"u","tables":{"t":{"where":"a = $1"}}})") ==
           "the filter for table \"public.t\" uses $1 but has 0 parameters");
     CHECK(refusal(R"({"userId":"u","tables":{"t":{"params":[{}]}}})") ==
