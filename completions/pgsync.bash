@@ -28,7 +28,8 @@ _pgsync_options() {
                  "-E --endpos --no-loop --format -s --status-interval --spill-dir" ;;
         pgsync-serve)
             echo "$common -S --slot -P --publication --listen --storage-dir" \
-                 "--jwt-secret-env --api-key-env --insecure --retain-bytes --retain-age" \
+                 "--jwt-secret-env --api-key-env --jwt-public-key-file --jwks-file --jwt-claim" \
+                 "--jwt-issuer --jwt-audience --insecure --retain-bytes --retain-age" \
                  "--client-queue-bytes --client-timeout --segment-bytes --max-clients --load-jobs --threads --ready-file --allow-origin --static-dir --idle-timeout --long-poll-timeout --sse-timeout --shape-chunk-bytes --max-shapes" ;;
     esac
 }
@@ -45,13 +46,15 @@ _pgsync_argument() {
             else
                 echo "values: native wal2json debezium"
             fi ;;
-        -o | --output | --ack-file | --config | --ready-file) echo file ;;
+        -o | --output | --ack-file | --config | --ready-file | --jwt-public-key-file | \
+            --jwks-file) echo file ;;
         --spill-dir | --storage-dir | --static-dir) echo directory ;;
         --jwt-secret-env | --api-key-env) echo variable ;;
         -d | --dbname | -S | --slot | -P | --publication | -t | --table | -j | --jobs | \
             --hold-timeout | --create-timeout | --start | -E | --endpos | -s | \
             --status-interval | --listen | --retain-bytes | --retain-age | \
             --client-queue-bytes | --client-timeout | --segment-bytes | --max-clients | --load-jobs | --threads | \
+            --jwt-claim | --jwt-issuer | --jwt-audience | \
             --allow-origin | --idle-timeout | --long-poll-timeout | --sse-timeout | --shape-chunk-bytes | --max-shapes) echo none ;;
     esac
 }

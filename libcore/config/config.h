@@ -74,6 +74,12 @@ struct ServeAuth {
     Value<std::string> jwt_secret_env;
     Value<std::string> api_key_env;
     Value<bool> insecure{false};
+    // Tokens from an identity provider (pgsync-serve(1), ACCESS CONTROL).
+    Value<std::string> jwt_public_key_file; // PEM: RSA (RS256) or EC P-256 (ES256)
+    Value<std::string> jwks_file;           // {"keys":[...]}
+    Value<std::string> jwt_claim{"pgsync"}; // the claim holding {"tables": ...}
+    Value<std::string> jwt_issuer;          // required "iss" when set
+    Value<std::string> jwt_audience;        // required "aud" when set
 };
 
 struct Serve {

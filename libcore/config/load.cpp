@@ -167,10 +167,22 @@ void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
                      "[::1]:8080.");
     const YamlNode* auth = section(reader, *node, "auth", "serve");
     if (!auth) return;
-    reader.check_keys(*auth, "serve.auth", {"jwt_secret_env", "api_key_env", "insecure"});
+    reader.check_keys(*auth, "serve.auth",
+                      {"jwt_secret_env", "api_key_env", "insecure", "jwt_public_key_file",
+                       "jwks_file", "jwt_claim", "jwt_issuer", "jwt_audience"});
     reader.read(*auth, "jwt_secret_env", "serve.auth", serve.auth.jwt_secret_env);
     reader.read(*auth, "api_key_env", "serve.auth", serve.auth.api_key_env);
     reader.read(*auth, "insecure", "serve.auth", serve.auth.insecure);
+    reader.read(*auth, "jwt_public_key_file", "serve.auth", serve.auth.jwt_public_key_file);
+    reader.read(*auth, "jwks_file", "serve.auth", serve.auth.jwks_file);
+    reader.read(*auth, "jwt_claim", "serve.auth", serve.auth.jwt_claim);
+    reader.read(*auth, "jwt_issuer", "serve.auth", serve.auth.jwt_issuer);
+    reader.read(*auth, "jwt_audience", "serve.auth", serve.auth.jwt_audience);
+    if (serve.auth.jwt_claim.set && serve.auth.jwt_claim.value.empty())
+        reader.error(serve.auth.jwt_claim.origin,
+                     "\"jwt_claim\" in \"serve.auth\" must not be empty",
+                     "Name the claim that holds the grants, e.g. pgsync or "
+                     "https://example.com/pgsync.");
     check_variable_name(reader, serve.auth.jwt_secret_env, "jwt_secret_env", "serve.auth");
     check_variable_name(reader, serve.auth.api_key_env, "api_key_env", "serve.auth");
 }

@@ -210,6 +210,11 @@ std::string render_effective(const Config& config, bool mask_secrets) {
     w.environment(4, "jwt_secret_env", serve.auth.jwt_secret_env);
     w.environment(4, "api_key_env", serve.auth.api_key_env);
     w.line(4, "insecure", serve.auth.insecure.value ? "true" : "false", serve.auth.insecure.set);
+    w.string(4, "jwt_public_key_file", serve.auth.jwt_public_key_file);
+    w.string(4, "jwks_file", serve.auth.jwks_file);
+    w.string(4, "jwt_claim", serve.auth.jwt_claim);
+    w.string(4, "jwt_issuer", serve.auth.jwt_issuer);
+    w.string(4, "jwt_audience", serve.auth.jwt_audience);
     return w.take();
 }
 
@@ -290,6 +295,14 @@ serve:
     # api_key_env: PGSYNC_API_KEY
     # true accepts clients without authentication: for local development only.
     insecure: false
+    # Tokens from an identity provider (Auth0, Clerk, Supabase Auth, Firebase...): its public
+    # key as PEM (RSA: RS256, EC P-256: ES256) and/or its JWKS document, the claim that holds
+    # the grants, and the issuer and audience every token must name.
+    # jwt_public_key_file: /etc/pgsync/idp.pem
+    # jwks_file: /etc/pgsync/jwks.json
+    # jwt_claim: https://example.com/pgsync
+    # jwt_issuer: https://example.auth0.com/
+    # jwt_audience: https://sync.example.com
 )";
 }
 

@@ -33,6 +33,11 @@ std::string Metrics::render() const {
     add(out, "pgsync_serve_shape_requests_total", "counter",
         "Requests of /v1/shape (Electric's HTTP shape API) that reached the server.",
         int64_t(shape_requests_total));
+    add(out, "pgsync_serve_tokens_issued_total", "counter", "Tokens issued by POST /v1/token.",
+        int64_t(tokens_issued_total));
+    add(out, "pgsync_serve_token_requests_refused_total", "counter",
+        "POST /v1/token requests refused (bad API key, bad body, disabled).",
+        int64_t(token_requests_refused_total));
     add(out, "pgsync_serve_shape_held_requests", "gauge", "/v1/shape long-polls waiting for a change.",
         int64_t(shape_held));
     add(out, "pgsync_serve_frames_sent_total", "counter", "Frames written to clients.",

@@ -24,6 +24,8 @@ struct Metrics {
     std::atomic<uint64_t> shape_held{0};           // /v1/shape long-polls waiting now
     std::atomic<uint64_t> windows{0};              // ordered windows held (shared by subscribers)
     std::atomic<uint64_t> window_fills_total{0};   // queries that (re)filled a window
+    std::atomic<uint64_t> tokens_issued_total{0};          // POST /v1/token answered with a token
+    std::atomic<uint64_t> token_requests_refused_total{0}; // POST /v1/token refused (4xx, 501)
 
     std::string render() const;
 };

@@ -16,6 +16,7 @@
 #include "serve/electric/shape_registry.h"
 #include "serve/net/listener.h"
 #include "serve/net/shape_http.h"
+#include "serve/net/token_http.h"
 #include "serve/net/ws_layer.h"
 #include "stream/slot_check.h"
 #include "stream/stream.h"
@@ -58,6 +59,7 @@ struct Shard {
     HubOptions hub_options; // outlives the hub, which keeps a reference
     std::unique_ptr<Hub> hub;
     std::unique_ptr<ShapeHttp> shapes; // /v1/shape on this shard
+    std::unique_ptr<TokenHttp> tokens; // POST /v1/token on this shard
     std::exception_ptr error; // what ended its loop, if not a stop
 };
 
@@ -81,6 +83,13 @@ void run_server(const ServeOptions& options) {
         log::warning("the JWT secret is " + std::to_string(options.jwt_secret.size()) +
                      " bytes long; use at least 32 random bytes (e.g. openssl rand -base64 32), "
                      "or tokens can be forged by guessing it");
+    // The key files are read before anything else: one that cannot be read is a configuration
+    // error (exit 2), found before the database is touched.
+    std::optional<JwtVerifier> jwt;
+    if (!options.jwt_secret.empty() || !options.jwt_public_key_file.empty() ||
+        !options.jwks_file.empty())
+        jwt.emplace(JwtOptions{options.jwt_secret, options.jwt_public_key_file, options.jwks_file,
+                               options.jwt_claim, options.jwt_issuer, options.jwt_audience});
     raise_fd_limit();
 
     // The slot must exist and be usable before anything listens (S5-S8).
@@ -146,13 +155,11 @@ void run_server(const ServeOptions& options) {
         std::lock_guard lock(catalog_mutex);
         return load_published_tables(catalog, options.publication);
     };
-    std::optional<JwtVerifier> shape_jwt; // /v1/shape's tokens, and those refreshed on /v1/ws
-    if (!options.jwt_secret.empty()) shape_jwt.emplace(options.jwt_secret);
     for (size_t i = 0; i < shard_count; ++i) {
         HubOptions hub_options;
-        if (shape_jwt)
-            hub_options.verify_token = [&shape_jwt](std::string_view token) {
-                return shape_jwt->verify(token, unix_now());
+        if (jwt) // tokens refreshed on a /v1/ws connection ({"type":"auth"})
+            hub_options.verify_token = [&jwt](std::string_view token) {
+                return jwt->verify(token, unix_now());
             };
         hub_options.shard = i;
         hub_options.publication = options.publication;
@@ -192,11 +199,17 @@ void run_server(const ServeOptions& options) {
     for (auto& shard : shards) {
         ShapeHttpOptions http_options;
         http_options.api_key = options.api_key;
-        http_options.jwt = shape_jwt ? &*shape_jwt : nullptr;
+        http_options.jwt = jwt ? &*jwt : nullptr;
         http_options.insecure = options.insecure;
         http_options.metrics = &metrics;
         http_options.max_held = size_t(options.max_clients);
         shard->shapes = std::make_unique<ShapeHttp>(shape_api, http_options);
+        TokenHttpOptions token_options;
+        token_options.metrics = &metrics;
+        token_options.api_key = options.api_key;
+        token_options.issuer = {options.jwt_secret, options.jwt_claim, options.jwt_issuer,
+                                options.jwt_audience};
+        shard->tokens = std::make_unique<TokenHttp>(token_options);
     }
     registry->start(); // its threads may now tell the shards what changed
 
@@ -263,7 +276,8 @@ void run_server(const ServeOptions& options) {
         WsLayerOptions layer_options;
         layer_options.shared = &layer_shared;
         layer_options.shapes = shard.shapes.get();
-        layer_options.jwt_secret = options.jwt_secret;
+        layer_options.tokens = shard.tokens.get();
+        layer_options.jwt = jwt ? &*jwt : nullptr;
         layer_options.api_key = options.api_key;
         layer_options.insecure = options.insecure;
         layer_options.allow_origins = options.allow_origins;

@@ -23,7 +23,14 @@ struct ServeOptions {
     int port = 8080;                // with insecure; 0 picks a free port
     std::string storage_dir = "./pgsync-data";
     std::string jwt_secret; // HS256 secret (from --jwt-secret-env's variable)
-    std::string api_key;    // for /v1/stream (from --api-key-env's variable)
+    std::string api_key;    // for /v1/stream and /v1/token (from --api-key-env's variable)
+    // Tokens from an identity provider (serve/access/auth.h JwtOptions): RS256/ES256 keys, where
+    // the grants are, and the iss/aud every token must carry when set.
+    std::string jwt_public_key_file;
+    std::string jwks_file;
+    std::string jwt_claim = "pgsync";
+    std::string jwt_issuer;
+    std::string jwt_audience;
     bool insecure = false;  // no auth at all: loopback only
     uint64_t retain_bytes = 1ull << 30;
     uint64_t segment_bytes = 64ull << 20; // log segment size (retention drops whole ones)

@@ -102,3 +102,36 @@ TEST_CASE("pgsync-serve warns about a short JWT secret and checks its new flags"
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("Try \"pgsync-serve --help\"") != std::string::npos);
 }
+
+TEST_CASE("pgsync-serve refuses JWT key files it cannot read or parse, naming them",
+          "[tool][serve][auth]") {
+    const std::string dir = test_tmp_dir();
+    const std::string garbage = dir + "/serve-cli-garbage-key.pem";
+    const std::string bad_jwks = dir + "/serve-cli-bad-jwks.json";
+    run_shell("mkdir -p '" + dir + "' && echo 'not a key' > '" + garbage + "' && echo '{\"keys\":[]}' > '" +
+              bad_jwks + "'");
+    auto r = serve({"-S", "s", "-P", "p", "--jwt-public-key-file", "/nonexistent/idp.pem"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("error: could not load JWT public key file \"/nonexistent/idp.pem\": No such "
+                     "file or directory") != std::string::npos);
+    CHECK(r.err.find("hint: Give a PEM file") != std::string::npos);
+    r = serve({"-S", "s", "-P", "p", "--jwt-public-key-file", garbage});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("could not load JWT public key file \"" + garbage +
+                     "\": no PEM public key or certificate in it") != std::string::npos);
+    r = serve({"-S", "s", "-P", "p", "--jwks-file", bad_jwks});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("could not load JWKS file \"" + bad_jwks +
+                     "\": no RS256 or ES256 signing key in it") != std::string::npos);
+    r = serve({"-S", "s", "-P", "p", "--insecure", "--jwt-claim", ""});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--jwt-claim must not be empty") != std::string::npos);
+    // A usable key file counts as authentication: the server goes on (to fail on the database).
+    const std::string good = dir + "/serve-cli-good-key.pem";
+    REQUIRE(run_shell("openssl ecparam -name prime256v1 -genkey -noout | openssl ec -pubout -out '" +
+                      good + "' 2>/dev/null")
+                .exit_code == 0);
+    r = serve({"-S", "s", "-P", "p", "--jwt-public-key-file", good});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("no authentication configured") == std::string::npos);
+}

@@ -59,10 +59,16 @@ void check_flags(pgsync::serve::ServeOptions& options, const std::string& listen
         throw usage_error("could not resolve the host \"" + address->host +
                               "\" of --listen: " + why,
                           "Give an address, e.g. 127.0.0.1:8080, or a name this machine resolves.");
-    if (options.jwt_secret.empty() && options.api_key.empty() && !options.insecure)
+    if (options.jwt_secret.empty() && options.api_key.empty() &&
+        options.jwt_public_key_file.empty() && options.jwks_file.empty() && !options.insecure)
         throw usage_error("no authentication configured",
-                          "Give --jwt-secret-env VAR (clients of /v1/ws), --api-key-env VAR "
-                          "(/v1/stream), or --insecure on a loopback address for local testing.");
+                          "Give --jwt-secret-env VAR or --jwt-public-key-file / --jwks-file "
+                          "(clients of /v1/ws), --api-key-env VAR (/v1/stream), or --insecure on "
+                          "a loopback address for local testing.");
+    if (options.jwt_claim.empty())
+        throw usage_error("--jwt-claim must not be empty",
+                          "Give the claim that holds the grants, e.g. pgsync or "
+                          "https://example.com/pgsync.");
     if (options.insecure && !pgsync::serve::is_loopback_host(*host))
         throw usage_error("--insecure is allowed only on a loopback address, not \"" +
                               address->host + "\"",
@@ -95,7 +101,17 @@ int main(int argc, char** argv) {
         app.add_option("--jwt-secret-env", jwt_env,
                        "Environment variable holding the HS256 secret for /v1/ws tokens");
         app.add_option("--api-key-env", api_env,
-                       "Environment variable holding the API key for /v1/stream");
+                       "Environment variable holding the API key for /v1/stream and /v1/token");
+        app.add_option("--jwt-public-key-file", options.jwt_public_key_file,
+                       "PEM public key (RSA: RS256, EC P-256: ES256) of an identity provider's "
+                       "tokens");
+        app.add_option("--jwks-file", options.jwks_file,
+                       "JWKS file of an identity provider's RS256/ES256 keys, chosen by kid");
+        app.add_option("--jwt-claim", options.jwt_claim,
+                       "Claim holding the grants ({\"tables\": ...}; default pgsync)");
+        app.add_option("--jwt-issuer", options.jwt_issuer, "Required \"iss\" of every token");
+        app.add_option("--jwt-audience", options.jwt_audience,
+                       "Required \"aud\" of every token (equal, or in its array)");
         app.add_flag("--insecure", options.insecure,
                      "No authentication (loopback addresses only; for local development)");
         app.add_option("--retain-bytes", retain_bytes, "Keep at most this much log (default 1GB)");
@@ -174,6 +190,12 @@ int main(int argc, char** argv) {
             if (!given(app, "--jwt-secret-env")) jwt_env = serve.auth.jwt_secret_env.value;
             if (!given(app, "--api-key-env")) api_env = serve.auth.api_key_env.value;
             if (!given(app, "--insecure")) options.insecure = serve.auth.insecure.value;
+            if (!given(app, "--jwt-public-key-file"))
+                options.jwt_public_key_file = serve.auth.jwt_public_key_file.value;
+            if (!given(app, "--jwks-file")) options.jwks_file = serve.auth.jwks_file.value;
+            if (!given(app, "--jwt-claim")) options.jwt_claim = serve.auth.jwt_claim.value;
+            if (!given(app, "--jwt-issuer")) options.jwt_issuer = serve.auth.jwt_issuer.value;
+            if (!given(app, "--jwt-audience")) options.jwt_audience = serve.auth.jwt_audience.value;
             if (!given(app, "--retain-bytes")) retain_bytes = serve.retain_bytes.value;
             if (!given(app, "--retain-age")) retain_age = serve.retain_age.value;
             if (!given(app, "--client-queue-bytes")) queue_bytes = serve.client_queue_bytes.value;

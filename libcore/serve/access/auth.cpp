@@ -1,9 +1,10 @@
-// HS256 JWT verification and API-key comparison for pgsync-serve: base64url, HMAC-SHA256 through
-// libcrypto, and the pgsync.tables claim turned into TableGrants. Every refusal is an AuthResult
-// error, never an exception: nlohmann/json's exceptions stop here.
+// JWT verification and API-key comparison for pgsync-serve: base64url, HMAC-SHA256 through
+// libcrypto (RS256/ES256 in jwt_keys.cpp), and the grants claim turned into TableGrants. Every
+// refusal is an AuthResult error, never an exception: nlohmann/json's exceptions stop here.
 #include "serve/access/auth.h"
 
 #include "config/table_name.h"
+#include "serve/access/jwt_keys.h"
 
 #include <algorithm>
 #include <array>
@@ -153,58 +154,29 @@ std::optional<std::optional<std::string>> param_text(const json& value) {
     return std::nullopt;
 }
 
-// Fills principal.tables (or all_tables) from the claim; returns an error, empty when well formed.
-// Strict on purpose: an unknown key ("filter" for "where") or a second spelling of one table must
-// not silently grant a table without the filter its issuer meant.
-std::string read_tables(const json& tables, Principal& principal) {
-    if (tables.is_string() && tables.get<std::string>() == "*") {
-        principal.all_tables = true;
-        return {};
+// Whether the claims name the configured issuer and audience; empty when they do (or none is set).
+std::string check_issuer_and_audience(const json& claims, const JwtOptions& options) {
+    if (!options.issuer.empty()) {
+        auto iss = claims.find("iss");
+        if (iss == claims.end()) return "token has no \"iss\" (issuer)";
+        if (!iss->is_string() || iss->get<std::string>() != options.issuer)
+            return "token issuer " + iss->dump() + " is not \"" + options.issuer + "\"";
     }
-    if (!tables.is_object()) return "malformed token: pgsync.tables is not an object or \"*\"";
-    for (const auto& [key, grant] : tables.items()) {
-        if (!grant.is_object())
-            return "malformed token: grant for table \"" + key + "\" is not an object";
-        if (key == "*") {
-            if (tables.size() != 1)
-                return "malformed token: \"*\" cannot be combined with other tables in "
-                       "pgsync.tables";
-            if (!grant.empty()) return "malformed token: the \"*\" grant takes no filter";
-            principal.all_tables = true;
-            return {};
-        }
-        auto name = config::parse_table_name(key);
-        if (!name) return "malformed token: invalid table name \"" + key + "\" in pgsync.tables";
-        TableGrant out{name->schema, name->name, {}, {}};
-        for (const auto& [field, value] : grant.items()) {
-            if (field == "where") {
-                if (!value.is_string())
-                    return "malformed token: \"where\" for table \"" + key + "\" is not a string";
-                out.where = value.get<std::string>();
-            } else if (field == "params") {
-                if (!value.is_array())
-                    return "malformed token: \"params\" for table \"" + key + "\" is not an array";
-                for (const json& param : value) {
-                    auto text = param_text(param);
-                    if (!text)
-                        return "malformed token: a parameter for table \"" + key +
-                               "\" is not a string, number, boolean or null";
-                    out.params.push_back(std::move(*text));
-                }
-            } else {
-                return "malformed token: unknown key \"" + field + "\" for table \"" + key + "\"";
-            }
-        }
-        for (const TableGrant& earlier : principal.tables)
-            if (earlier.schema == out.schema && earlier.name == out.name)
-                return "malformed token: table \"" + out.schema + "." + out.name +
-                       "\" is granted twice in pgsync.tables";
-        principal.tables.push_back(std::move(out));
+    if (!options.audience.empty()) {
+        auto aud = claims.find("aud");
+        if (aud == claims.end()) return "token has no \"aud\" (audience)";
+        bool matches = aud->is_string() && aud->get<std::string>() == options.audience;
+        if (aud->is_array())
+            for (const json& one : *aud)
+                matches =
+                    matches || (one.is_string() && one.get<std::string>() == options.audience);
+        if (!matches)
+            return "token audience " + aud->dump() + " does not name \"" + options.audience + "\"";
     }
     return {};
 }
 
-AuthResult read_claims(const json& claims, int64_t now) {
+AuthResult read_claims(const json& claims, int64_t now, const JwtOptions& options) {
     Principal principal;
     if (auto it = claims.find("sub"); it != claims.end()) {
         if (!it->is_string()) return malformed("\"sub\" is not a string");
@@ -221,21 +193,89 @@ AuthResult read_claims(const json& claims, int64_t now) {
         if (!nbf) return malformed("\"nbf\" is not a number");
         if (*nbf > now + kNotBeforeLeewaySeconds) return refuse("token not yet valid");
     }
-    auto pgsync = claims.find("pgsync");
-    if (pgsync == claims.end()) return refuse("token has no pgsync.tables claim");
-    if (!pgsync->is_object()) return malformed("\"pgsync\" claim is not an object");
-    auto tables = pgsync->find("tables");
-    if (tables == pgsync->end()) return refuse("token has no pgsync.tables claim");
-    if (std::string error = read_tables(*tables, principal); !error.empty())
+    if (std::string error = check_issuer_and_audience(claims, options); !error.empty())
         return refuse(std::move(error));
+    const std::string what = options.claim + ".tables";
+    auto grants = claims.find(options.claim);
+    if (grants == claims.end()) return refuse("token has no " + what + " claim");
+    if (!grants->is_object()) return malformed("\"" + options.claim + "\" claim is not an object");
+    auto tables = grants->find("tables");
+    if (tables == grants->end()) return refuse("token has no " + what + " claim");
+    if (std::string error = read_table_grants(*tables, what, principal); !error.empty())
+        return malformed(error);
     return AuthResult{std::move(principal), {}};
 }
 
 } // namespace
 
+// Fills principal.tables (or all_tables) from the claim; returns an error, empty when well formed.
+// Strict on purpose: an unknown key ("filter" for "where") or a second spelling of one table must
+// not silently grant a table without the filter its issuer meant.
+std::string read_table_grants(const json& tables, std::string_view what_view,
+                              Principal& principal) {
+    const std::string what(what_view);
+    if (tables.is_string() && tables.get<std::string>() == "*") {
+        principal.all_tables = true;
+        return {};
+    }
+    if (!tables.is_object()) return what + " is not an object or \"*\"";
+    for (const auto& [key, grant] : tables.items()) {
+        if (!grant.is_object()) return "grant for table \"" + key + "\" is not an object";
+        if (key == "*") {
+            if (tables.size() != 1) return "\"*\" cannot be combined with other tables in " + what;
+            if (!grant.empty()) return "the \"*\" grant takes no filter";
+            principal.all_tables = true;
+            return {};
+        }
+        auto name = config::parse_table_name(key);
+        if (!name) return "invalid table name \"" + key + "\" in " + what;
+        TableGrant out{name->schema, name->name, {}, {}};
+        for (const auto& [field, value] : grant.items()) {
+            if (field == "where") {
+                if (!value.is_string())
+                    return "\"where\" for table \"" + key + "\" is not a string";
+                out.where = value.get<std::string>();
+            } else if (field == "params") {
+                if (!value.is_array())
+                    return "\"params\" for table \"" + key + "\" is not an array";
+                for (const json& param : value) {
+                    auto text = param_text(param);
+                    if (!text)
+                        return "a parameter for table \"" + key +
+                               "\" is not a string, number, boolean or null";
+                    out.params.push_back(std::move(*text));
+                }
+            } else {
+                return "unknown key \"" + field + "\" for table \"" + key + "\"";
+            }
+        }
+        for (const TableGrant& earlier : principal.tables)
+            if (earlier.schema == out.schema && earlier.name == out.name)
+                return "table \"" + out.schema + "." + out.name + "\" is granted twice in " + what;
+        principal.tables.push_back(std::move(out));
+    }
+    return {};
+}
+
+JwtVerifier::JwtVerifier(std::string secret) {
+    m_options.secret = std::move(secret);
+}
+
+JwtVerifier::JwtVerifier(JwtOptions options) : m_options(std::move(options)) {
+    if (m_options.public_key_file.empty() && m_options.jwks_file.empty()) return;
+    auto keys = std::make_unique<PublicKeys>();
+    if (!m_options.public_key_file.empty()) keys->add_pem_file(m_options.public_key_file);
+    if (!m_options.jwks_file.empty()) keys->add_jwks_file(m_options.jwks_file);
+    m_keys = std::move(keys);
+}
+
+JwtVerifier::~JwtVerifier() = default;
+JwtVerifier::JwtVerifier(JwtVerifier&&) noexcept = default;
+JwtVerifier& JwtVerifier::operator=(JwtVerifier&&) noexcept = default;
+
 AuthResult JwtVerifier::verify(std::string_view token, int64_t now) const {
     // An empty secret is public knowledge: anyone could sign with it.
-    if (m_secret.empty()) return refuse("no JWT secret configured");
+    if (m_options.secret.empty() && !m_keys) return refuse("no JWT secret configured");
     if (token.size() > kMaxTokenBytes)
         return refuse("token too long (more than " + std::to_string(kMaxTokenBytes) + " bytes)");
 
@@ -250,33 +290,48 @@ AuthResult JwtVerifier::verify(std::string_view token, int64_t now) const {
     std::string_view signature_part = token.substr(second_dot + 1);
 
     // The header picks the algorithm, so it is read before the signature can be checked; nothing
-    // else in it is trusted.
+    // else in it is trusted, and it picks only among the keys configured for that algorithm.
     auto header_text = base64url_decode(header_part);
     if (!header_text) return malformed("header is not base64url");
     std::string error;
     auto header = parse_object(*header_text, "header", error);
     if (!header) return refuse(std::move(error));
-    auto alg = header->find("alg");
-    if (alg == header->end()) return malformed("header has no \"alg\"");
-    if (!alg->is_string()) return malformed("\"alg\" is not a string");
-    if (alg->get<std::string>() != "HS256")
-        return refuse("unsupported JWT algorithm \"" + alg->get<std::string>() + "\"");
+    auto alg_member = header->find("alg");
+    if (alg_member == header->end()) return malformed("header has no \"alg\"");
+    if (!alg_member->is_string()) return malformed("\"alg\" is not a string");
+    const std::string alg = alg_member->get<std::string>();
+    if (alg != "HS256" && alg != "RS256" && alg != "ES256")
+        return refuse("unsupported JWT algorithm \"" + alg + "\"");
     // RFC 7515 §4.1.11: extensions marked critical that we do not implement must be refused.
     if (header->contains("crit")) return refuse("unsupported JWT header \"crit\"");
+    std::optional<std::string> kid;
+    if (auto it = header->find("kid"); it != header->end()) {
+        if (!it->is_string()) return malformed("\"kid\" is not a string");
+        kid = it->get<std::string>();
+    }
 
     auto signature = base64url_decode(signature_part);
     if (!signature) return malformed("signature is not base64url");
-    Hs256Digest expected = hmac_sha256(m_secret, token.substr(0, second_dot));
-    if (signature->size() != expected.size() ||
-        CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0)
-        return refuse("bad signature");
+    if (alg == "HS256") {
+        // Only the secret: never a public key's bytes (the HS/RS confusion).
+        if (m_options.secret.empty())
+            return refuse("no key configured for JWT algorithm \"HS256\"");
+        Hs256Digest expected = hmac_sha256(m_options.secret, token.substr(0, second_dot));
+        if (signature->size() != expected.size() ||
+            CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0)
+            return refuse("bad signature");
+    } else {
+        if (!m_keys) return refuse("no key configured for JWT algorithm \"" + alg + "\"");
+        if (std::string why = m_keys->verify(token, alg, kid); !why.empty())
+            return refuse(std::move(why));
+    }
 
     auto payload_text = base64url_decode(payload_part);
     if (!payload_text) return malformed("payload is not base64url");
     auto claims = parse_object(*payload_text, "payload", error);
     if (!claims) return refuse(std::move(error));
     try {
-        return read_claims(*claims, now);
+        return read_claims(*claims, now, m_options);
     } catch (const json::exception& e) {
         return malformed(e.what());
     }

@@ -1,4 +1,5 @@
-// Who a client is and what it may see: HS256 JWTs for /v1/ws, API keys for /v1/stream. A token's
+// Who a client is and what it may see: JWTs for /v1/ws (HS256 with the server's secret, RS256 and
+// ES256 with an identity provider's public keys), API keys for /v1/stream. A token's
 // claims name the tables a client may subscribe to and, per table, a mandatory filter that the
 // server ANDs into the client's expression tree (never into its text), so a client can narrow but
 // never widen what it sees (cdc-hard-cases F5).
@@ -7,10 +8,13 @@
 //            "public.messages": {"where": "group_name = $1", "params": ["party_chat"]},
 //            "public.groups": {}}}}
 // A table key is "schema.name" (or "name" for public) with PostgreSQL identifier rules; "*" grants
-// every published table with no mandatory filter.
+// every published table with no mandatory filter. The claim's name ("pgsync") is configurable, for
+// providers that namespace custom claims ("https://example.com/pgsync").
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,17 +42,47 @@ struct AuthResult {
     std::string error; // when refused: "token expired", "bad signature", "malformed token: …"
 };
 
+class PublicKeys;
+
+// What tokens are verified with and what they must say. Any combination of the three keys.
+struct JwtOptions {
+    std::string secret;           // HS256 (and only HS256); empty: none
+    std::string public_key_file;  // PEM: an RSA key (RS256 only) or an EC P-256 key (ES256 only)
+    std::string jwks_file;        // {"keys":[...]}: RS256 and ES256 keys, chosen by kid
+    std::string claim = "pgsync"; // the claim holding {"tables": ...}
+    std::string issuer;           // when set, "iss" must equal it
+    std::string audience;         // when set, "aud" must equal it or be an array holding it
+};
+
 class JwtVerifier {
 public:
-    explicit JwtVerifier(std::string secret) : m_secret(std::move(secret)) {}
-    // Checks the header (alg HS256 only; "none" and every other alg refused), the signature
-    // (constant-time), exp and nbf against now (Unix seconds, 30 s leeway for nbf only) and the
-    // claims' shape.
+    // HS256 with secret only, the grants in "pgsync".
+    explicit JwtVerifier(std::string secret);
+    // Reads the key files: throws pgsync::Error (exit 2) naming a file that cannot be read or
+    // parsed.
+    explicit JwtVerifier(JwtOptions options);
+    ~JwtVerifier();
+    JwtVerifier(JwtVerifier&&) noexcept;
+    JwtVerifier& operator=(JwtVerifier&&) noexcept;
+
+    // Checks the header (alg HS256, RS256 or ES256, each only with a key of its own; "none" and
+    // every other alg refused), the signature (HS256 constant-time; RS256/ES256 by cjose), exp
+    // and nbf against now (Unix seconds, 30 s leeway for nbf only), iss and aud when configured,
+    // and the claims' shape. Safe to call from several threads at once.
     AuthResult verify(std::string_view token, int64_t now) const;
 
+    const JwtOptions& options() const { return m_options; }
+
 private:
-    std::string m_secret;
+    JwtOptions m_options;
+    std::unique_ptr<const PublicKeys> m_keys; // null: no public key configured
 };
+
+// Reads a tables claim ({"schema.table": {"where": "...", "params": [...]}, ...} or "*") into
+// principal's grants. Returns why it is not well formed (naming it as what, e.g. "pgsync.tables"),
+// empty when it is. The token issuer checks requests with it, so that what it signs verifies.
+std::string read_table_grants(const nlohmann::json& tables, std::string_view what,
+                              Principal& principal);
 
 // Constant-time comparison of an API key.
 bool api_key_matches(std::string_view given, std::string_view expected);

@@ -6,6 +6,7 @@
 #include "serve/hub/session.h"
 #include "serve/net/http_request.h"
 #include "serve/net/shape_http.h"
+#include "serve/net/token_http.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/unix_time.h"
@@ -41,6 +42,7 @@ struct Connection {
     std::string* pending_text; // a text message arriving in fragments
     size_t pending_binary;     // bytes of a binary message arriving (refused, but counted)
     HeldRequest* held;         // a /v1/shape request being answered (owned by ShapeHttp)
+    TokenRequest* token;       // a /v1/token request being read (owned by TokenHttp)
 };
 
 bool valid_consumer_name(const std::string& name) {
@@ -69,7 +71,7 @@ struct WsLayer::Impl {
     std::mutex wake_mutex;
     std::vector<int> adopting; // accepted connections handed over, under wake_mutex
     lws_vhost* vhost = nullptr;
-    std::optional<JwtVerifier> jwt;
+    const JwtVerifier* jwt = nullptr;
     OriginPolicy origin_policy;
     lws_retry_bo_t idle_policy{};
     lws_http_mount static_mount{};
@@ -127,6 +129,8 @@ struct WsLayer::Impl {
     int on_http(lws* wsi, std::string_view path, Connection& connection) {
         if (path == "/v1/shape" && options.shapes)
             return options.shapes->on_request(wsi, connection.held);
+        if (path == "/v1/token" && options.tokens)
+            return options.tokens->on_request(wsi, connection.token);
         if (path == "/v1/health") {
             const bool ok = options.health ? options.health() : true;
             return reply(wsi, ok ? 200 : 503,
@@ -136,7 +140,7 @@ struct WsLayer::Impl {
             return reply(wsi, 200, metrics.render(), "text/plain; version=0.0.4");
         return reply(wsi, 404,
                      message_body("no such endpoint; try /v1/shape, /v1/ws, /v1/stream, "
-                                  "/v1/health or /metrics"));
+                                  "/v1/token, /v1/health or /metrics"));
     }
 
     // Before the upgrade: the path, the credentials, the connection limit. Non-zero refuses.
@@ -174,8 +178,8 @@ struct WsLayer::Impl {
             } else {
                 if (!jwt)
                     return refuse(wsi, 403,
-                                  "/v1/ws is disabled: the server has no JWT secret "
-                                  "(--jwt-secret-env)");
+                                  "/v1/ws is disabled: the server has no JWT secret or public key "
+                                  "(--jwt-secret-env, --jwt-public-key-file, --jwks-file)");
                 std::string token = request_bearer(wsi);
                 if (token.empty()) token = request_query_value(wsi, "token");
                 if (token.empty())
@@ -358,11 +362,16 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
             return impl->options.shapes->on_writeable(wsi, connection->held);
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_HTTP_BODY:
+        if (connection && connection->token && impl->options.tokens)
+            return impl->options.tokens->on_body(wsi, connection->token,
+                                                 static_cast<const char*>(in), len, false);
         if (connection && connection->held && impl->options.shapes)
             return impl->options.shapes->on_body(wsi, connection->held,
                                                  static_cast<const char*>(in), len, false);
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (connection && connection->token && impl->options.tokens)
+            return impl->options.tokens->on_body(wsi, connection->token, nullptr, 0, true);
         if (connection && connection->held && impl->options.shapes)
             return impl->options.shapes->on_body(wsi, connection->held, nullptr, 0, true);
         return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -370,6 +379,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
     // A kept-alive connection's transaction ended: lws frees the user data for the next one.
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (connection && impl->options.shapes) impl->options.shapes->on_closed(connection->held);
+        if (connection && impl->options.tokens) impl->options.tokens->on_closed(connection->token);
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return impl->on_filter(wsi);
@@ -388,6 +398,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         if (connection && impl->options.shapes) impl->options.shapes->on_closed(connection->held);
+        if (connection && impl->options.tokens) impl->options.tokens->on_closed(connection->token);
         impl->pending.erase(wsi);
         impl->recount();
         return 0;
@@ -429,7 +440,7 @@ void WsLayer::start(const WsLayerOptions& options, Hub& hub) {
     Impl& impl = *m_impl;
     impl.options = options;
     impl.hub = &hub;
-    if (!options.jwt_secret.empty()) impl.jwt.emplace(options.jwt_secret);
+    impl.jwt = options.jwt;
     impl.origin_policy.insecure = options.insecure;
     impl.origin_policy.allow_origins = options.allow_origins;
     // Idle connections are pinged, and closed when nothing valid (a pong included) came back in

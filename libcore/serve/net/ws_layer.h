@@ -29,11 +29,13 @@ struct LayerShared {
 };
 
 class ShapeHttp;
+class TokenHttp;
 
 struct WsLayerOptions {
     LayerShared* shared = nullptr;
     ShapeHttp* shapes = nullptr; // serves /v1/shape (Electric's HTTP API) when set
-    std::string jwt_secret;
+    TokenHttp* tokens = nullptr; // serves POST /v1/token when set
+    const JwtVerifier* jwt = nullptr; // null: no token is accepted on /v1/ws
     std::string api_key;
     bool insecure = false;
     std::vector<std::string> allow_origins; // pages allowed besides loopback (see access/origin.h)

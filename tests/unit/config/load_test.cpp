@@ -432,3 +432,29 @@ TEST_CASE("serve sizes, durations and the client timeout are checked where they 
     CHECK(text.find("s.yaml:4:19: error: \"client_timeout\" in \"serve\" must be between 0.1 and "
                     "86400 seconds") != std::string::npos);
 }
+
+TEST_CASE("serve.auth takes an identity provider's key files, claim, issuer and audience",
+          "[config]") {
+    LoadResult result = load_text(R"(serve:
+  auth:
+    jwt_public_key_file: /etc/pgsync/idp.pem
+    jwks_file: jwks.json
+    jwt_claim: https://example.com/pgsync
+    jwt_issuer: https://idp.example.com/
+    jwt_audience: sync
+)",
+                                  "t.yaml");
+    REQUIRE(format_text(result.diagnostics) == "");
+    const auto& auth = result.config.serve.auth;
+    CHECK(auth.jwt_public_key_file.value == "/etc/pgsync/idp.pem");
+    CHECK(auth.jwks_file.value == "jwks.json");
+    CHECK(auth.jwt_claim.value == "https://example.com/pgsync");
+    CHECK(auth.jwt_issuer.value == "https://idp.example.com/");
+    CHECK(auth.jwt_audience.value == "sync");
+    CHECK(Config().serve.auth.jwt_claim.value == "pgsync");
+
+    CHECK(format_text(load_text("serve:\n  auth:\n    jwt_claim: \"\"\n", "t.yaml").diagnostics)
+              .find("t.yaml:3:16: error: \"jwt_claim\" in \"serve.auth\" must not be empty") != std::string::npos);
+    CHECK(format_text(load_text("serve:\n  auth:\n    jwks_file: [a]\n", "t.yaml").diagnostics)
+              .find("\"jwks_file\" in \"serve.auth\" must be a string") != std::string::npos);
+}

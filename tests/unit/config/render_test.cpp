@@ -75,6 +75,11 @@ serve:
     jwt_secret_env: PGSYNC_RENDER_TEST_SET   # (set)
     api_key_env: PGSYNC_RENDER_TEST_UNSET   # (not set)
     insecure: false   # default
+    jwt_public_key_file: null   # default
+    jwks_file: null   # default
+    jwt_claim: pgsync   # default
+    jwt_issuer: null   # default
+    jwt_audience: null   # default
 )");
     CHECK(render_effective(loaded.config, false).find("password=hunter2") != std::string::npos);
 

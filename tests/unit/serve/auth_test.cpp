@@ -154,7 +154,7 @@ TEST_CASE("an empty secret verifies nothing", "[auth]") {
     CHECK(refusal(JwtVerifier("").verify(token, kNow)) == "no JWT secret configured");
 }
 
-TEST_CASE("only alg HS256 is accepted", "[auth]") {
+TEST_CASE("only alg HS256 is accepted with a secret", "[auth]") {
     std::string claims = std::string("{") + kTablesClaim + "}";
     CHECK(refusal(verify(b64url(R"({"alg":"none","typ":"JWT"})") + "." + b64url(claims) + ".")) ==
           "unsupported JWT algorithm \"none\"");
@@ -162,8 +162,11 @@ TEST_CASE("only alg HS256 is accepted", "[auth]") {
           "unsupported JWT algorithm \"none\"");
     CHECK(refusal(verify(token_with_header(R"({"alg":"HS512","typ":"JWT"})", claims))) ==
           "unsupported JWT algorithm \"HS512\"");
+    // RS256 and ES256 need a public key (jwt_public_key_test.cpp); never the secret.
     CHECK(refusal(verify(token_with_header(R"({"alg":"RS256"})", claims))) ==
-          "unsupported JWT algorithm \"RS256\"");
+          "no key configured for JWT algorithm \"RS256\"");
+    CHECK(refusal(verify(token_with_header(R"({"alg":"ES256"})", claims))) ==
+          "no key configured for JWT algorithm \"ES256\"");
     CHECK(refusal(verify(token_with_header(R"({"alg":"hs256"})", claims))) ==
           "unsupported JWT algorithm \"hs256\"");
     CHECK(refusal(verify(token_with_header(R"({"typ":"JWT"})", claims))) ==
