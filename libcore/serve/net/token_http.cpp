@@ -6,6 +6,7 @@
 #include "serve/metrics.h"
 #include "serve/net/http_request.h"
 #include "util/log.h"
+#include "util/unix_time.h"
 
 #include <chrono>
 #include <cstring>
@@ -20,11 +21,6 @@ namespace {
 
 constexpr size_t kMaxBodyBytes = 64 * 1024;
 
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // The value of a header lws has no token for ("x-api-key:"), or empty.
 std::string custom_header(lws* wsi, const char* name_with_colon) {

@@ -203,7 +203,7 @@ TEST_CASE("without a JWT secret POST /v1/token answers 501 with a hint",
     CHECK(body["hint"] == "Start pgsync-serve with --jwt-secret-env (and --api-key-env).");
 }
 
-TEST_CASE("an identity provider's RS256 token subscribes; HS256 made with its public key does not",
+TEST_CASE("an identity provider's RS256 token subscribes, but HS256 made with its public key does not",
           "[serve][integration][auth][token]") {
     Fixture f;
     f.db.exec("INSERT INTO " + f.table + " VALUES (1, 'a'), (2, 'b')");
