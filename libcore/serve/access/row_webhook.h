@@ -51,7 +51,8 @@ struct RowVerdict {
 class RowWebhook {
 public:
     // wake(shard): verdicts for that shard are waiting (called from the webhook's thread, when the
-    // shard's list goes from empty to non-empty; never with a lock held). Throws a usage Error when
+    // shard's list goes from empty to non-empty; never with a lock held; it must not throw, and
+    // should only signal the event loop, which then calls take_results). Throws a usage Error when
     // the options are not usable (a URL that is not http(s), a concurrency or batch size of 0).
     RowWebhook(RowWebhookOptions options, std::function<void(size_t shard)> wake);
     ~RowWebhook(); // stops the thread; checks in flight are dropped (no verdict, no wake)
