@@ -211,7 +211,7 @@ TEST_CASE("a webhook that refuses the connection fails closed", "[webhook]") {
 TEST_CASE("identical checks waiting or in flight share one call", "[webhook]") {
     HttpServer server([](const HttpServerRequest&) {
         HttpServerResponse response = answer(true);
-        response.delay = 300ms;
+        response.delay = 500ms; // the second submit must come while the call is in flight
         return response;
     });
     Inbox inbox;
@@ -239,7 +239,7 @@ TEST_CASE("a verdict is cached per user, table and row until its TTL passes", "[
     HttpServer server(even_rows);
     Inbox inbox;
     RowWebhookOptions options = options_for(server);
-    options.cache_ttl = 300ms;
+    options.cache_ttl = 800ms;
     auto webhook = make_webhook(options, inbox);
 
     CHECK_FALSE(webhook->cached(check(1, "u1", R"({"n":2})")));
@@ -265,7 +265,7 @@ TEST_CASE("a verdict is cached per user, table and row until its TTL passes", "[
     CHECK(server.requests() == 2);
     CHECK(webhook->stats().cache_hits == 3);
 
-    std::this_thread::sleep_for(400ms);
+    std::this_thread::sleep_for(1000ms);
     CHECK_FALSE(webhook->cached(check(9, "u1", R"({"n":2})")));
     CHECK(one_verdict(*webhook, inbox, check(9, "u1", R"({"n":2})")).kind == Kind::Authorized);
     CHECK(server.requests() == 3);
@@ -354,25 +354,60 @@ TEST_CASE("a batch answered with the wrong number of verdicts fails every check 
 
 TEST_CASE("no more calls than concurrency are in flight, over kept-alive connections",
           "[webhook]") {
-    HttpServer server([](const HttpServerRequest&) {
+    std::atomic<RowWebhook*> watched{nullptr};
+    std::atomic<uint64_t> most_in_flight{0}; // as the client counts them, seen from the server
+    HttpServer server([&](const HttpServerRequest&) {
+        if (RowWebhook* webhook = watched.load()) {
+            const uint64_t now = webhook->stats().in_flight;
+            uint64_t most = most_in_flight.load();
+            while (now > most && !most_in_flight.compare_exchange_weak(most, now)) {
+            }
+        }
         HttpServerResponse response = answer(true);
-        response.delay = 30ms;
+        response.delay = 60ms;
         return response;
     });
     Inbox inbox;
     RowWebhookOptions options = options_for(server);
     options.concurrency = 3;
     auto webhook = make_webhook(options, inbox);
+    watched = webhook.get();
     std::vector<RowCheck> checks;
-    for (int n = 0; n < 30; ++n)
+    for (int n = 0; n < 15; ++n)
         checks.push_back(check(uint64_t(n), "u", "{\"n\":" + std::to_string(n) + "}"));
     webhook->submit(std::move(checks));
-    const std::map<uint64_t, RowVerdict> verdicts = collect(*webhook, inbox, 0, 30);
-    REQUIRE(verdicts.size() == 30);
-    CHECK(server.requests() == 30);
+    const std::map<uint64_t, RowVerdict> verdicts = collect(*webhook, inbox, 0, 15);
+    watched = nullptr;
+    REQUIRE(verdicts.size() == 15);
+    CHECK(server.requests() == 15);
     CHECK(server.max_concurrent() == 3);
+    CHECK(most_in_flight == 3);
     CHECK(server.connections() <= 3);
     CHECK(webhook->stats().in_flight == 0);
+}
+
+TEST_CASE("a check waiting for a free slot does not spend its timeout waiting", "[webhook]") {
+    HttpServer server([](const HttpServerRequest&) {
+        HttpServerResponse response = answer(true);
+        response.delay = 100ms;
+        return response;
+    });
+    Inbox inbox;
+    RowWebhookOptions options = options_for(server);
+    options.concurrency = 1;
+    options.timeout = 600ms; // each call takes 100 ms; the eighth ends 800 ms after submit
+    auto webhook = make_webhook(options, inbox);
+    std::vector<RowCheck> checks;
+    for (int n = 0; n < 8; ++n)
+        checks.push_back(check(uint64_t(n), "u", "{\"n\":" + std::to_string(n) + "}"));
+    webhook->submit(std::move(checks));
+    const std::map<uint64_t, RowVerdict> verdicts = collect(*webhook, inbox, 0, 8);
+    REQUIRE(verdicts.size() == 8);
+    for (const auto& [ticket, verdict] : verdicts) {
+        INFO(verdict.reason);
+        CHECK(verdict.kind == Kind::Authorized);
+    }
+    CHECK(server.max_concurrent() == 1);
 }
 
 TEST_CASE("verdicts go to their shard, each shard woken when its list stops being empty",
