@@ -70,6 +70,18 @@ struct Snapshot {
     Value<bool> numbers_as_strings{false};
 };
 
+// serve.auth.row_webhook: the app's endpoint that authorises each row before it reaches a user.
+struct RowWebhook {
+    Value<std::string> url;           // http:// or https://, required
+    Value<std::string> timeout{"2s"}; // a duration (util/units.h, with ms)
+    Value<int> concurrency{16};
+    Value<std::string> cache_ttl{"60s"}; // a duration; 0 turns the cache off
+    Value<int> batch_size{1};
+    Value<std::string> on_deny{"cancel"}; // cancel | drop
+    Value<std::string> source_db_id;      // empty: the database's name
+    Origin origin;
+};
+
 struct ServeAuth {
     Value<std::string> jwt_secret_env;
     Value<std::string> api_key_env;
@@ -80,6 +92,7 @@ struct ServeAuth {
     Value<std::string> jwt_claim{"pgsync"}; // the claim holding {"tables": ...}
     Value<std::string> jwt_issuer;          // required "iss" when set
     Value<std::string> jwt_audience;        // required "aud" when set
+    std::optional<RowWebhook> row_webhook; // absent: no per-row authorisation
 };
 
 struct Serve {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -131,6 +132,74 @@ bool valid_listen(std::string_view text) {
     return number >= 1 && number <= 65535;
 }
 
+// A duration with milliseconds ("500ms", "2s"), or a bare 0 where zero is allowed.
+void read_milliseconds(Reader& reader, const YamlNode& mapping, const char* key,
+                       const std::string& context, Value<std::string>& out, bool zero_allowed) {
+    const YamlNode* node = Reader::find(mapping, key);
+    if (!node || node->kind == YamlNode::Kind::Null) return;
+    const NodeType type = node_type(*node);
+    if (type != NodeType::Integer && type != NodeType::Number &&
+        !reader.expect(*node, NodeType::String, key, context))
+        return;
+    const std::optional<std::chrono::milliseconds> parsed = parse_milliseconds(node->text);
+    if (!parsed) {
+        reader.error(node->origin,
+                     "invalid duration \"" + node->text + "\" for " + subject(key, context),
+                     "Write a number with a unit: ms, s, m or h, e.g. 500ms or 2s.");
+        return;
+    }
+    if (parsed->count() == 0 && !zero_allowed) {
+        reader.error(node->origin, subject(key, context) + " must be longer than 0",
+                     "Write a number with a unit: ms, s, m or h, e.g. 500ms or 2s.");
+        return;
+    }
+    out = Value<std::string>{node->text, true, node->origin};
+}
+
+void read_row_webhook(Reader& reader, const YamlNode& auth, ServeAuth& out) {
+    const std::string context = "serve.auth.row_webhook";
+    const YamlNode* node = section(reader, auth, "row_webhook", "serve.auth");
+    if (!node) return;
+    RowWebhook& webhook = out.row_webhook.emplace();
+    webhook.origin = node->origin;
+    reader.check_keys(
+        *node, context,
+        {"url", "timeout", "concurrency", "cache_ttl", "batch_size", "on_deny", "source_db_id"});
+    if (!Reader::given(*node, "url"))
+        reader.error(node->origin, "\"row_webhook\" in \"serve.auth\" has no \"url\"",
+                     "Give the app's endpoint that authorises rows, e.g. url: "
+                     "https://app.example/authorize-row.");
+    reader.read(*node, "url", context, webhook.url);
+    if (webhook.url.set) {
+        std::string scheme = webhook.url.value.substr(0, webhook.url.value.find("://"));
+        for (char& c : scheme)
+            if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+        const bool has_host = webhook.url.value.find("://") != std::string::npos &&
+                              webhook.url.value.find("://") + 3 < webhook.url.value.size();
+        if ((scheme != "http" && scheme != "https") || !has_host)
+            reader.error(webhook.url.origin,
+                         "\"url\" in \"" + context + "\" must be an http:// or https:// URL",
+                         "Give the app's endpoint, e.g. https://app.example/authorize-row.");
+    }
+    read_milliseconds(reader, *node, "timeout", context, webhook.timeout, false);
+    if (webhook.timeout.set &&
+        *parse_milliseconds(webhook.timeout.value) > std::chrono::minutes(10))
+        reader.error(webhook.timeout.origin,
+                     "\"timeout\" in \"" + context + "\" must be at most 10m",
+                     "Rows wait for the webhook's answer: a few seconds at most is usual.");
+    reader.read(*node, "concurrency", context, webhook.concurrency, 1, 1024);
+    read_milliseconds(reader, *node, "cache_ttl", context, webhook.cache_ttl, true);
+    reader.read(*node, "batch_size", context, webhook.batch_size, 1, 1000);
+    reader.read(*node, "on_deny", context, webhook.on_deny);
+    if (webhook.on_deny.set && webhook.on_deny.value != "cancel" && webhook.on_deny.value != "drop")
+        reader.error(webhook.on_deny.origin,
+                     "unknown value \"" + webhook.on_deny.value + "\" for \"on_deny\" in \"" +
+                         context + '"',
+                     "Valid values are \"cancel\" (end the subscription) and \"drop\" (skip the "
+                     "row).");
+    reader.read(*node, "source_db_id", context, webhook.source_db_id);
+}
+
 void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
     const YamlNode* node = section(reader, root, "serve", "");
     if (!node) return;
@@ -169,7 +238,7 @@ void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
     if (!auth) return;
     reader.check_keys(*auth, "serve.auth",
                       {"jwt_secret_env", "api_key_env", "insecure", "jwt_public_key_file",
-                       "jwks_file", "jwt_claim", "jwt_issuer", "jwt_audience"});
+                       "jwks_file", "jwt_claim", "jwt_issuer", "jwt_audience", "row_webhook"});
     reader.read(*auth, "jwt_secret_env", "serve.auth", serve.auth.jwt_secret_env);
     reader.read(*auth, "api_key_env", "serve.auth", serve.auth.api_key_env);
     reader.read(*auth, "insecure", "serve.auth", serve.auth.insecure);
@@ -185,6 +254,7 @@ void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
                      "https://example.com/pgsync.");
     check_variable_name(reader, serve.auth.jwt_secret_env, "jwt_secret_env", "serve.auth");
     check_variable_name(reader, serve.auth.api_key_env, "api_key_env", "serve.auth");
+    read_row_webhook(reader, *auth, serve.auth);
 }
 
 } // namespace

@@ -114,6 +114,34 @@ void render_table(Writer& w, const Table& table) {
     }
 }
 
+// A URL's password (scheme://user:password@host) masked.
+std::string mask_url_password(const std::string& url) {
+    const std::size_t start = url.find("://");
+    if (start == std::string::npos) return url;
+    const std::size_t authority_end = url.find_first_of("/?#", start + 3);
+    const std::size_t at =
+        url.rfind('@', authority_end == std::string::npos ? url.size() : authority_end);
+    if (at == std::string::npos || at < start + 3) return url;
+    const std::size_t colon = url.find(':', start + 3);
+    if (colon >= at) return url;
+    return url.substr(0, colon + 1) + kMask + url.substr(at);
+}
+
+void render_row_webhook(Writer& w, const std::optional<RowWebhook>& webhook, bool mask_secrets) {
+    if (!webhook) return w.line(4, "row_webhook", "null", false, "no per-row authorisation");
+    w.text("    row_webhook:\n");
+    Value<std::string> url = webhook->url;
+    if (mask_secrets) url.value = mask_url_password(url.value);
+    w.string(6, "url", url);
+    w.string(6, "timeout", webhook->timeout);
+    w.line(6, "concurrency", std::to_string(webhook->concurrency.value), webhook->concurrency.set);
+    w.string(6, "cache_ttl", webhook->cache_ttl);
+    w.line(6, "batch_size", std::to_string(webhook->batch_size.value), webhook->batch_size.set);
+    w.string(6, "on_deny", webhook->on_deny);
+    w.string(6, "source_db_id", webhook->source_db_id,
+             webhook->source_db_id.set ? "" : "the database's name");
+}
+
 } // namespace
 
 std::string mask_password(const std::string& dsn) {
@@ -215,6 +243,7 @@ std::string render_effective(const Config& config, bool mask_secrets) {
     w.string(4, "jwt_claim", serve.auth.jwt_claim);
     w.string(4, "jwt_issuer", serve.auth.jwt_issuer);
     w.string(4, "jwt_audience", serve.auth.jwt_audience);
+    render_row_webhook(w, serve.auth.row_webhook, mask_secrets);
     return w.take();
 }
 
@@ -303,6 +332,16 @@ serve:
     # jwt_claim: https://example.com/pgsync
     # jwt_issuer: https://example.auth0.com/
     # jwt_audience: https://sync.example.com
+    # The app's endpoint that authorises each row before it reaches a user: pgsync-serve POSTs
+    # {"userId", "sourceDbId", "schema", "table", "row"} and delivers the row only on
+    # {"delivery_authorized": true}; a timeout, an error or any other answer delivers nothing.
+    # row_webhook:
+    #   url: https://app.example/authorize-row
+    #   timeout: 2s          # per call (ms, s, m)
+    #   concurrency: 16      # calls in flight at most
+    #   cache_ttl: 60s       # a verdict is reused this long per user and row; 0: never
+    #   batch_size: 1        # more than 1: POST arrays of up to this many rows
+    #   on_deny: cancel      # cancel the subscription, or drop only the row
 )";
 }
 

@@ -62,4 +62,18 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     return std::chrono::seconds(int64_t(number * factor));
 }
 
+std::optional<std::chrono::milliseconds> parse_milliseconds(std::string_view text) {
+    if (text == "0") return std::chrono::milliseconds(0);
+    uint64_t number = 0;
+    std::string_view unit;
+    if (!split(text, number, unit)) return std::nullopt;
+    if (same(unit, "ms")) {
+        if (number > uint64_t(INT64_MAX)) return std::nullopt;
+        return std::chrono::milliseconds(int64_t(number));
+    }
+    const std::optional<std::chrono::seconds> seconds = parse_duration(text);
+    if (!seconds || seconds->count() > INT64_MAX / 1000) return std::nullopt;
+    return std::chrono::milliseconds(*seconds);
+}
+
 } // namespace pgsync

@@ -457,4 +457,86 @@ TEST_CASE("serve.auth takes an identity provider's key files, claim, issuer and 
               .find("t.yaml:3:16: error: \"jwt_claim\" in \"serve.auth\" must not be empty") != std::string::npos);
     CHECK(format_text(load_text("serve:\n  auth:\n    jwks_file: [a]\n", "t.yaml").diagnostics)
               .find("\"jwks_file\" in \"serve.auth\" must be a string") != std::string::npos);
+TEST_CASE("serve.auth.row_webhook is read with its defaults, and absent means no webhook",
+          "[config]") {
+    CHECK_FALSE(
+        load_text("serve:\n  auth: {insecure: true}\n", "w.yaml").config.serve.auth.row_webhook);
+    LoadResult defaults = load_text(
+        "serve:\n  auth:\n    row_webhook: {url: \"http://127.0.0.1:3000/authorize\"}\n", "w.yaml");
+    REQUIRE(format_text(defaults.diagnostics) == "");
+    REQUIRE(defaults.config.serve.auth.row_webhook);
+    const RowWebhook& d = *defaults.config.serve.auth.row_webhook;
+    CHECK(d.url.value == "http://127.0.0.1:3000/authorize");
+    CHECK(d.url.origin.line == 3);
+    CHECK(d.timeout.value == "2s");
+    CHECK_FALSE(d.timeout.set);
+    CHECK(d.concurrency.value == 16);
+    CHECK(d.cache_ttl.value == "60s");
+    CHECK(d.batch_size.value == 1);
+    CHECK(d.on_deny.value == "cancel");
+    CHECK(d.source_db_id.value == "");
+
+    LoadResult given = load_text(R"(serve:
+  auth:
+    row_webhook:
+      url: https://app.example/authorize
+      timeout: 500ms
+      concurrency: 64
+      cache_ttl: 0
+      batch_size: 100
+      on_deny: drop
+      source_db_id: chat
+)",
+                                 "w.yaml");
+    REQUIRE(format_text(given.diagnostics) == "");
+    const RowWebhook& g = *given.config.serve.auth.row_webhook;
+    CHECK(g.timeout.value == "500ms");
+    CHECK(g.timeout.origin.line == 5);
+    CHECK(g.concurrency.value == 64);
+    CHECK(g.cache_ttl.value == "0");
+    CHECK(g.batch_size.value == 100);
+    CHECK(g.on_deny.value == "drop");
+    CHECK(g.source_db_id.value == "chat");
+}
+
+TEST_CASE("each row_webhook value is checked where it is written", "[config]") {
+    CHECK(problems("serve:\n  auth:\n    row_webhook: {timeout: 1s}\n") ==
+          "t.yaml:3:18: error: \"row_webhook\" in \"serve.auth\" has no \"url\"\n"
+          "hint: Give the app's endpoint that authorises rows, e.g. url: "
+          "https://app.example/authorize-row.\n");
+    CHECK(problems(R"(serve:
+  auth:
+    row_webhook:
+      url: ftp://app.example/authorize
+      timeout: 2
+      concurrency: 0
+      cache_ttl: forever
+      batch_size: 1001
+      on_deny: ignore
+      retries: 3
+)") == R"(t.yaml:4:12: error: "url" in "serve.auth.row_webhook" must be an http:// or https:// URL
+hint: Give the app's endpoint, e.g. https://app.example/authorize-row.
+t.yaml:5:16: error: invalid duration "2" for "timeout" in "serve.auth.row_webhook"
+hint: Write a number with a unit: ms, s, m or h, e.g. 500ms or 2s.
+t.yaml:6:20: error: "concurrency" in "serve.auth.row_webhook" must be between 1 and 1024
+t.yaml:7:18: error: invalid duration "forever" for "cache_ttl" in "serve.auth.row_webhook"
+hint: Write a number with a unit: ms, s, m or h, e.g. 500ms or 2s.
+t.yaml:8:19: error: "batch_size" in "serve.auth.row_webhook" must be between 1 and 1000
+t.yaml:9:16: error: unknown value "ignore" for "on_deny" in "serve.auth.row_webhook"
+hint: Valid values are "cancel" (end the subscription) and "drop" (skip the row).
+t.yaml:10:7: error: unknown key "retries" in "serve.auth.row_webhook"
+hint: Valid keys in "serve.auth.row_webhook" are "url", "timeout", "concurrency", "cache_ttl", "batch_size", "on_deny" and "source_db_id".
+)");
+    CHECK(problems("serve:\n  auth:\n    row_webhook:\n      url: http://h/\n      timeout: 0\n") ==
+          "t.yaml:5:16: error: \"timeout\" in \"serve.auth.row_webhook\" must be longer than 0\n"
+          "hint: Write a number with a unit: ms, s, m or h, e.g. 500ms or 2s.\n");
+    CHECK(
+        problems("serve:\n  auth:\n    row_webhook:\n      url: http://h/\n      timeout: 1h\n") ==
+        "t.yaml:5:16: error: \"timeout\" in \"serve.auth.row_webhook\" must be at most 10m\n"
+        "hint: Rows wait for the webhook's answer: a few seconds at most is usual.\n");
+    CHECK(problems("serve:\n  auth:\n    row_webhook:\n      url: http://\n") ==
+          "t.yaml:4:12: error: \"url\" in \"serve.auth.row_webhook\" must be an http:// or "
+          "https:// URL\nhint: Give the app's endpoint, e.g. https://app.example/authorize-row.\n");
+    CHECK(problems("serve:\n  auth:\n    row_webhook:\n      url: http://h/\n      on_dney: drop\n")
+              .find("hint: Did you mean \"on_deny\"?") != std::string::npos);
 }

@@ -80,6 +80,7 @@ serve:
     jwt_claim: pgsync   # default
     jwt_issuer: null   # default
     jwt_audience: null   # default
+    row_webhook: null   # default, no per-row authorisation
 )");
     CHECK(render_effective(loaded.config, false).find("password=hunter2") != std::string::npos);
 
@@ -88,6 +89,38 @@ serve:
     CHECK(again.config.snapshot.jobs.value == 3);
     CHECK(again.config.tables.at(0).live_queries.at(0).conditions.at(0).op.value == "=");
     ::unsetenv("PGSYNC_RENDER_TEST_SET");
+}
+
+TEST_CASE("render_effective shows the row webhook with its defaults and masks the URL's password",
+          "[config]") {
+    LoadResult loaded = load_text(R"(serve:
+  auth:
+    insecure: true
+    row_webhook:
+      url: "https://pgsync:s3cret@app.example/authorize"
+      timeout: 500ms
+      batch_size: 20
+      on_deny: drop
+)",
+                                  "w.yaml");
+    REQUIRE(format_text(loaded.diagnostics) == "");
+    const std::string text = render_effective(loaded.config, true);
+    const std::string webhook = text.substr(text.find("    row_webhook:"));
+    CHECK(webhook == R"(    row_webhook:
+      url: "https://pgsync:****@app.example/authorize"
+      timeout: "500ms"
+      concurrency: 16   # default
+      cache_ttl: "60s"   # default
+      batch_size: 20
+      on_deny: drop
+      source_db_id: null   # default, the database's name
+)");
+    CHECK(render_effective(loaded.config, false).find("s3cret") != std::string::npos);
+    LoadResult again = load_text(text, "rendered.yaml");
+    CHECK(format_text(again.diagnostics) == "");
+    REQUIRE(again.config.serve.auth.row_webhook);
+    CHECK(again.config.serve.auth.row_webhook->batch_size.value == 20);
+    CHECK(again.config.serve.auth.row_webhook->timeout.value == "500ms");
 }
 
 TEST_CASE("render_effective quotes strings that YAML would read as something else", "[config]") {

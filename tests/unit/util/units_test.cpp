@@ -28,3 +28,15 @@ TEST_CASE("durations: s m h d, a unit is required", "[util][units]") {
     CHECK_FALSE(parse_duration("7 weeks"));
     CHECK_FALSE(parse_duration("d"));
 }
+
+TEST_CASE("millisecond durations: ms besides s m h d, and a bare 0", "[util][units]") {
+    CHECK(parse_milliseconds("500ms") == std::chrono::milliseconds(500));
+    CHECK(parse_milliseconds("2s") == std::chrono::milliseconds(2000));
+    CHECK(parse_milliseconds("1m") == std::chrono::milliseconds(60000));
+    CHECK(parse_milliseconds("0") == std::chrono::milliseconds(0));
+    CHECK(parse_milliseconds("0s") == std::chrono::milliseconds(0));
+    CHECK_FALSE(parse_milliseconds("500"));
+    CHECK_FALSE(parse_milliseconds("2 fortnights"));
+    CHECK_FALSE(parse_milliseconds("ms"));
+    CHECK_FALSE(parse_milliseconds("9999999999999999999d"));
+}
