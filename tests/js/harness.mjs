@@ -384,7 +384,7 @@ export function signHs256(claims, secret) {
 // with pgsync-init, then the server on a free loopback port with its own storage directory, in
 // insecure mode (so DELETE /v1/shape is allowed), or, with jwtSecret, requiring HS256 tokens
 // signed with it (signHs256). Resolves to
-// {url, wsUrl, port, slot, publication, storageDir, stderr(), stop(), kill(), restart()};
+// {url, wsUrl, port, slot, publication, storageDir, stderr(), stop(), kill(), start(), restart()};
 // cleanup() kills the server and drops the slot and publication.
 export async function startServe({ tables, extraArgs = [], jwtSecret = null }) {
   const name = uniqueName('js')
@@ -471,6 +471,8 @@ export async function startServe({ tables, extraArgs = [], jwtSecret = null }) {
     stop: () => stopProcess(proc, 'SIGTERM'),
     // SIGKILL: no shutdown at all, as a crash.
     kill: () => stopProcess(proc, 'SIGKILL'),
+    // Starts the stopped server again on the same port and storage directory.
+    start: () => launch(`127.0.0.1:${port}`),
     // Stops the server (SIGTERM) and starts it again on the same port and storage directory.
     restart: async () => {
       const { code, signal } = await stopProcess(proc, 'SIGTERM')
