@@ -137,8 +137,12 @@ export class PgSync {
   /** The /v1/ws URL the client connects to (without the token). */
   readonly url: string;
   readonly connectionState: ConnectionState;
-  /** The `sub` of the current token, or null. */
+  /** The `sub` of the latest token, or null. */
   readonly tokenSubject: string | null;
+  /** The `sub` of the token the open connection holds, or null. */
+  readonly connectionSubject: string | null;
+  /** The grant of the token the open connection holds (see tokenScope). */
+  readonly connectionScope: string;
   /** A query on table, in schema "public" unless .schema() says otherwise. */
   selectFrom(table: string): QueryBuilder;
   /** Row-level changes of one subscription. Returns a function that ends it. */
@@ -158,6 +162,8 @@ export function memoryStorage(): Required<PgSyncStorage>;
 /** The filter text and parameters of conditions ANDed (what where() builds). */
 export function buildFilter(conditions: Array<{ column: string; op: string; value: unknown }>): { where?: string; params?: Array<string | number | boolean | null> };
 export function quoteIdentifier(name: string): string;
+/** A token's claims but the timing ones (exp, iat, nbf, jti, auth_time), as stable JSON: offsets are resumed only under the same scope. */
+export function tokenScope(token: string | null): string;
 /** A JWT's claims, unverified ({} when unreadable). */
 export function decodeTokenClaims(token: string): Record<string, unknown>;
 /** When a token received at receivedMs is refreshed (epoch milliseconds), or null without exp. */

@@ -68,6 +68,21 @@ export function decodeTokenClaims(token) {
   }
 }
 
+// A token's grant: its claims but those that change at every refresh (times, ids), as stable JSON.
+// Offsets and stored results are valid only under the same scope.
+const kTimingClaims = new Set(["exp", "iat", "nbf", "jti", "auth_time"]);
+function stableJson(value) {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
+  if (value && typeof value === "object")
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${stableJson(value[k])}`).join(",")}}`;
+  return JSON.stringify(value ?? null);
+}
+export function tokenScope(token) {
+  if (token === null || token === undefined) return "";
+  const claims = decodeTokenClaims(token);
+  return stableJson(Object.fromEntries(Object.entries(claims).filter(([k]) => !kTimingClaims.has(k))));
+}
+
 // When to refresh a token that was received at receivedMs: at 75% of its lifetime or 60 s before
 // it expires, whichever comes first, but never before half of its lifetime (a token that lives
 // under two minutes would otherwise be refreshed as soon as it arrives, in a loop).
@@ -283,8 +298,9 @@ class Subscription {
     this.handlers = handlers;
     this.window = shape.limit !== undefined && shape.limit !== null;
     this.offset = this.window ? null : shape.offset ?? null; // where to resume; null: afresh
-    // The token subject the offset was received under (undefined: an offset the app gave, trusted).
-    this.offsetSubject = shape.offsetSubject;
+    // The grant the offset was received under (see tokenScope; undefined: an offset the app gave,
+    // trusted as it is).
+    this.offsetScope = shape.offsetScope;
     this.wireId = null;
     this.loading = false;     // the current wire subscription has not reached its first up-to-date
     this.ended = false;
@@ -295,8 +311,9 @@ class Subscription {
   // Sends subscribe on the open connection (the client calls this on open and on demand).
   send() {
     if (this.ended || this.retryTimer !== null || this.wireId !== null) return;
-    // An offset obtained under another user's token is not a place to resume from.
-    if (this.offset !== null && this.offsetSubject !== undefined && this.offsetSubject !== this.client.tokenSubject)
+    // An offset obtained under another user's token, or another grant (whose mandatory filter
+    // may differ), is not a place to resume from: the rows held were filtered differently.
+    if (this.offset !== null && this.offsetScope !== undefined && this.offsetScope !== this.client.connectionScope)
       this.offset = null;
     const fresh = this.offset === null;
     if (fresh) this.handlers.onReset?.("subscribe");
@@ -326,7 +343,7 @@ class Subscription {
         }
         if (!this.loading && !this.window && typeof frame.offset === "string") {
           this.offset = frame.offset;
-          this.offsetSubject = this.client.tokenSubject;
+          this.offsetScope = this.client.connectionScope;
         }
         this.handlers.onChange?.({
           op: frame.op, key: frame.key, new: frame.new, old: frame.old, offset: frame.offset,
@@ -339,7 +356,7 @@ class Subscription {
         this.retryAttempt = 0;
         if (!this.window && typeof frame.offset === "string") {
           this.offset = frame.offset;
-          this.offsetSubject = this.client.tokenSubject;
+          this.offsetScope = this.client.connectionScope;
         }
         this.client.healthy();
         this.handlers.onUpToDate?.({ offset: frame.offset });
@@ -387,7 +404,7 @@ class Subscription {
   onSlowConsumer(offset) {
     if (!this.window && !this.loading && typeof offset === "string") {
       this.offset = offset;
-      this.offsetSubject = this.client.tokenSubject;
+      this.offsetScope = this.client.connectionScope;
     }
   }
 
@@ -471,7 +488,7 @@ class LiveQuery {
     const shape = { ...this.query.shape };
     if (entry && !this.window && typeof entry.offset === "string") {
       shape.offset = entry.offset;
-      shape.offsetSubject = entry.subject ?? null;
+      shape.offsetScope = typeof entry.scope === "string" ? entry.scope : null;
     }
     this.subscription = this.client.openSubscription(shape, {
       onChange: (change) => this.apply(change),
@@ -543,7 +560,8 @@ class LiveQuery {
   store(entries, offset) {
     if (!this.storeKey) return;
     this.pendingEntry = {
-      v: kStorageVersion, query: this.query.identity, subject: this.client.tokenSubject,
+      v: kStorageVersion, query: this.query.identity, subject: this.client.connectionSubject,
+      scope: this.client.connectionScope,
       offset: this.window ? null : offset ?? null, rows: entries.map(([k, r]) => [k, r]),
     };
     if (this.storeTimer !== null) return;
@@ -726,7 +744,9 @@ export class PgSync {
     this.#capMs = options.backoffCapMs ?? kBackoffCapMs;
     this.#onState = options.onConnectionStateChange ?? null;
     this.#log = options.logger ?? null;
-    this.tokenSubject = null;
+    this.tokenSubject = null;      // the sub of the latest token
+    this.connectionSubject = null; // the sub of the token the connection now holds
+    this.connectionScope = tokenScope(null);
   }
 
   /** "idle", "connecting", "open", "waiting" (to reconnect) or "disposed". */
@@ -756,7 +776,7 @@ export class PgSync {
     }
     // A non-fatal report (error.retrying) goes to onError too; the subscription goes on.
     if (wrapped.onError) wrapped.onWarning = wrapped.onError;
-    const { offsetSubject, ...wireShape } = shape; // eslint-disable-line no-unused-vars
+    const { offsetScope, ...wireShape } = shape; // eslint-disable-line no-unused-vars
     const subscription = this.openSubscription(wireShape, wrapped);
     return () => subscription.end();
   }
@@ -967,6 +987,14 @@ export class PgSync {
     this.sendFrame({ type: "auth", token });
   }
 
+  // The connection now holds token: offsets from here on are under its grant.
+  #useSocketToken(token) {
+    this.#socketToken = token;
+    this.connectionScope = tokenScope(token);
+    const sub = token ? decodeTokenClaims(token).sub : undefined;
+    this.connectionSubject = typeof sub === "string" ? sub : null;
+  }
+
   #openSocket(token) {
     const url = token ? withToken(this.url, token) : this.url;
     let socket;
@@ -978,7 +1006,7 @@ export class PgSync {
       return;
     }
     this.#socket = socket;
-    this.#socketToken = token;
+    this.#useSocketToken(token);
     this.#authInFlight = false;
     this.#authUnsupported = false; // probed again on each connection: the server may have been upgraded
     let opened = false;
@@ -1018,7 +1046,7 @@ export class PgSync {
     if (!frame || typeof frame !== "object") return;
     if (frame.type === "auth-ok") {
       this.#authInFlight = false;
-      this.#socketToken = this.#token;
+      this.#useSocketToken(this.#token);
       this.healthy();
       return;
     }

@@ -335,32 +335,53 @@ test('a callback that throws does not break the client', kTimeout, async () => {
 test('a token travels as ?token=; on 4001 the client refreshes it and resumes', kTimeout, async () => {
   const server = await fakeServer()
   let calls = 0
-  const refresh = async () => token({ sub: 'u1', exp: nowSeconds() + 3600, n: ++calls })
+  const refresh = async () => token({ sub: 'u1', exp: nowSeconds() + 3600, jti: ++calls })
   const c = client(server.url, refresh)
   const a = collect()
   c.selectFrom('t').onQueryResultChange(a.onResult, a.onError)
   const first = await server.connection(0)
-  assert.equal(decodeTokenClaims(first.token).n, 1)
+  assert.equal(decodeTokenClaims(first.token).jti, 1)
   await first.subscribe(0)
   first.send(upToDate('q1', 'o1'))
   await waitResults(a, 1)
   first.send({ type: 'error', code: 'token-expired', message: 'expired' })
   first.close(4001, 'token expired')
   const second = await server.connection(1)
-  assert.equal(decodeTokenClaims(second.token).n, 2)
+  assert.equal(decodeTokenClaims(second.token).jti, 2)
   assert.equal((await second.subscribe(0)).offset, 'o1')
   assert.deepEqual(a.errors, [])
   c.dispose()
 })
 
-test('an upgrade refused with HTTP 401 gets a fresh token before the next try', kTimeout, async () => {
-  const server = await fakeServer({ refuse: (url) => (decodeTokenClaims(url.searchParams.get('token')).n === 1 ? 401 : 0) })
+test('an offset is not resumed from under a token with another grant: the query loads afresh, silently', kTimeout, async () => {
+  const server = await fakeServer()
   let calls = 0
-  const c = client(server.url, async () => token({ sub: 'u1', exp: nowSeconds() + 3600, n: ++calls }))
+  const grants = [{ 'public.t': { where: 'g = $1', params: ['a'] } }, { 'public.t': { where: 'g = $1', params: ['b'] } }]
+  const c = client(server.url, async () => token({ sub: 'u1', exp: nowSeconds() + 3600, jti: ++calls, pgsync: { tables: grants[calls - 1] } }))
+  const a = collect()
+  c.selectFrom('t').onQueryResultChange(a.onResult, a.onError)
+  const first = await server.connection(0)
+  await first.subscribe(0)
+  first.send(insert('q1', { id: 1, g: 'a' }, { snapshot: true }), upToDate('q1', 'o1'))
+  await waitResults(a, 1)
+  first.close(4001)
+  const second = await server.connection(1)
+  const again = await second.subscribe(0)
+  assert.equal(again.offset, undefined, 'resumed under another grant')
+  second.send(insert('q2', { id: 2, g: 'b' }, { snapshot: true }), upToDate('q2', 'o2'))
+  assert.deepEqual(await waitResults(a, 2), [{ id: 2, g: 'b' }])
+  assert.deepEqual(a.errors, [])
+  c.dispose()
+})
+
+test('an upgrade refused with HTTP 401 gets a fresh token before the next try', kTimeout, async () => {
+  const server = await fakeServer({ refuse: (url) => (decodeTokenClaims(url.searchParams.get('token')).jti === 1 ? 401 : 0) })
+  let calls = 0
+  const c = client(server.url, async () => token({ sub: 'u1', exp: nowSeconds() + 3600, jti: ++calls }))
   const a = collect()
   c.selectFrom('t').onQueryResultChange(a.onResult, a.onError)
   const conn = await server.connection(0)
-  assert.equal(decodeTokenClaims(conn.token).n, 2)
+  assert.equal(decodeTokenClaims(conn.token).jti, 2)
   assert.equal(server.attempts.length, 2)
   await conn.subscribe(0)
   c.dispose()
@@ -370,7 +391,7 @@ test('a server that is down is retried with backoff, and the token is not refres
   const server = await fakeServer({ refuse: () => 503 })
   let calls = 0
   const waits = []
-  const c = client(server.url, async () => token({ sub: 'u1', exp: nowSeconds() + 3600, n: ++calls }), {
+  const c = client(server.url, async () => token({ sub: 'u1', exp: nowSeconds() + 3600, jti: ++calls }), {
     random: () => 1, backoffBaseMs: 10, backoffCapMs: 80,
     onConnectionStateChange: (state, detail) => { if (state === 'waiting') waits.push(detail.delayMs) },
   })
@@ -386,7 +407,7 @@ test('ahead of expiry the token is refreshed and handed over with an auth frame,
   let calls = 0
   const c = client(server.url, async () => {
     calls += 1
-    return token({ sub: 'u1', iat: nowSeconds(), exp: nowSeconds() + (calls === 1 ? 2 : 3600), n: calls })
+    return token({ sub: 'u1', iat: nowSeconds(), exp: nowSeconds() + (calls === 1 ? 2 : 3600), jti: calls })
   })
   const a = collect()
   c.selectFrom('t').onQueryResultChange(a.onResult, a.onError)
@@ -394,7 +415,7 @@ test('ahead of expiry the token is refreshed and handed over with an auth frame,
   await conn.subscribe(0)
   conn.send(upToDate('q1', 'o1'))
   const auth = await conn.frame((f) => f.type === 'auth')
-  assert.equal(decodeTokenClaims(auth.token).n, 2)
+  assert.equal(decodeTokenClaims(auth.token).jti, 2)
   conn.send({ type: 'auth-ok', expires_at: nowSeconds() + 3600 })
   await sleep(300)
   assert.equal(server.connections.length, 1, 'the client reconnected instead of using the auth frame')
@@ -407,7 +428,7 @@ test('an auth frame refused with bad-token makes the client reconnect with a fre
   let calls = 0
   const c = client(server.url, async () => {
     calls += 1
-    return token({ sub: 'u1', iat: nowSeconds(), exp: nowSeconds() + (calls <= 2 ? 2 : 3600), n: calls })
+    return token({ sub: 'u1', iat: nowSeconds(), exp: nowSeconds() + (calls <= 2 ? 2 : 3600), jti: calls })
   })
   c.selectFrom('t').onQueryResultChange(() => {})
   const conn = await server.connection(0)
@@ -416,7 +437,7 @@ test('an auth frame refused with bad-token makes the client reconnect with a fre
   await conn.frame((f) => f.type === 'auth')
   conn.send({ type: 'error', code: 'bad-token', message: 'signature does not verify' })
   const second = await server.connection(1)
-  assert.equal(decodeTokenClaims(second.token).n, 3)
+  assert.equal(decodeTokenClaims(second.token).jti, 3)
   assert.equal((await second.subscribe(0)).offset, 'o1')
   c.dispose()
 })
@@ -426,7 +447,7 @@ test('a server without the auth frame (bad-frame): the refreshed token is used a
   let calls = 0
   const c = client(server.url, async () => {
     calls += 1
-    return token({ sub: 'u1', iat: nowSeconds(), exp: nowSeconds() + (calls === 1 ? 2 : 3600), n: calls })
+    return token({ sub: 'u1', iat: nowSeconds(), exp: nowSeconds() + (calls === 1 ? 2 : 3600), jti: calls })
   })
   c.selectFrom('t').onQueryResultChange(() => {})
   const conn = await server.connection(0)
@@ -437,7 +458,7 @@ test('a server without the auth frame (bad-frame): the refreshed token is used a
   conn.send({ type: 'error', code: 'token-expired', message: 'expired' })
   conn.close(4001)
   const second = await server.connection(1)
-  assert.equal(decodeTokenClaims(second.token).n, 2)
+  assert.equal(decodeTokenClaims(second.token).jti, 2)
   assert.equal(calls, 2)
   c.dispose()
 })

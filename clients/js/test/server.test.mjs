@@ -223,6 +223,30 @@ test('tokens: an expired one is refused (401) and refreshed; one that expires wh
   if (closed4001) assert.ok(opens().at(-1).url.includes(issued[2]), 'the reconnect after 4001 did not use the new token')
 })
 
+test('a refreshed token with another mandatory filter: the result follows the new grant, never a mix of both', kTimeout, async () => {
+  const name = await table('grant', 'id int PRIMARY KEY, grp text NOT NULL',
+    [`(1, 'a')`, `(2, 'b')`, `(3, 'a')`, `(4, 'b')`])
+  await sql(`ALTER TABLE ${name} REPLICA IDENTITY FULL`) // a grant's filter needs it (pgsync-serve(1))
+  const serve = await startServe({ tables: [name], jwtSecret: kSecret })
+  const grant = (group) => ({ pgsync: { tables: { [`public.${name}`]: { where: 'grp = $1', params: [group] } } } })
+  let calls = 0
+  // The first token (group a) lives 4 s; the next ones grant group b.
+  const refresh = async () => (++calls === 1 ? token(grant('a'), 4) : token(grant('b'), 3600))
+  const { client } = newClient(serve.wsUrl, refresh)
+  const q = collect()
+  client.selectFrom(name).orderBy('id').onQueryResultChange(q.onResult, q.onError)
+  await converge(q, name, `grp = 'a'`, 'id')
+  await sql(`INSERT INTO ${name} VALUES (5, 'a'), (6, 'b')`)
+  await converge(q, name, `grp = 'b'`, 'id')
+  await sql(`INSERT INTO ${name} VALUES (7, 'a'), (8, 'b')`)
+  await converge(q, name, `grp = 'b'`, 'id')
+  for (const rows of q.results) {
+    const groups = new Set(rows.map((r) => r.grp))
+    assert.ok(groups.size <= 1, `a result mixed the two grants: ${show(rows)}`)
+  }
+  assert.deepEqual(q.errors, [])
+})
+
 test('a refused query (forbidden, bad-filter, unknown-table) calls its error callback once and is not retried', kTimeout, async () => {
   const name = await table('refuse', 'id int PRIMARY KEY', ['(1)'])
   const other = await table('refuse_other', 'id int PRIMARY KEY')
