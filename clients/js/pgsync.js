@@ -7,6 +7,7 @@ const kBackoffCapMs = 30_000;
 const kStoreThrottleMs = 1_000;
 const kRefreshFailuresBeforeReport = 3;
 const kStorageVersion = 1;
+const kMaxTimerMs = 2 ** 31 - 1;
 
 // Error codes that end a subscription for good: asking again would get the same answer.
 // (Unknown codes that name a subscription are treated the same way, rather than retried forever.)
@@ -849,11 +850,13 @@ export class PgSync {
     return backoffDelay(attempt, { baseMs: this.#baseMs, capMs: this.#capMs, random: this.#random });
   }
 
+  // setTimeout, remembered for dispose(). Delays are clamped to what timers hold (2^31 - 1 ms; a
+  // longer one would fire at once).
   setTimer(fn, ms) {
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       fn();
-    }, Math.max(0, ms));
+    }, Math.min(kMaxTimerMs, Math.max(0, ms)));
     this.#timers.add(timer);
     return timer;
   }
@@ -957,12 +960,16 @@ export class PgSync {
     this.#tokenRefreshAtMs = at;
     if (this.#refreshTimer !== null) this.clearTimer(this.#refreshTimer);
     this.#refreshTimer = null;
-    if (at !== null && !this.#disposed) {
-      this.#refreshTimer = this.setTimer(() => {
-        this.#refreshTimer = null;
-        this.#refreshAhead(0);
-      }, Math.max(1_000, at - now));
-    }
+    if (at !== null && !this.#disposed) this.#scheduleRefresh(at, now);
+  }
+
+  #scheduleRefresh(at, now) {
+    this.#refreshTimer = this.setTimer(() => {
+      this.#refreshTimer = null;
+      // A clamped timer (a token living weeks) fires early: wait on.
+      if (Date.now() < at - 1_000) this.#scheduleRefresh(at, Date.now());
+      else this.#refreshAhead(0);
+    }, Math.max(1_000, at - now));
   }
 
   // The token is due: get a new one and hand it to the open connection (auth frame).

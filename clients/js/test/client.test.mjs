@@ -374,6 +374,25 @@ test('an offset is not resumed from under a token with another grant: the query 
   c.dispose()
 })
 
+test('a token that lives a year is not refreshed at once (timers cannot hold such delays)', kTimeout, async () => {
+  const server = await fakeServer()
+  const overflows = []
+  const onWarning = (warning) => { if (warning.name === 'TimeoutOverflowWarning') overflows.push(warning.message) }
+  process.on('warning', onWarning)
+  let calls = 0
+  const c = client(server.url, async () => token({ sub: 'u1', iat: nowSeconds(), exp: nowSeconds() + 365 * 86400, jti: ++calls }))
+  c.selectFrom('t').onQueryResultChange(() => {})
+  const conn = await server.connection(0)
+  await conn.subscribe(0)
+  conn.send(upToDate('q1', 'o1'))
+  await sleep(1_500)
+  process.off('warning', onWarning)
+  assert.equal(calls, 1)
+  assert.deepEqual(conn.frames.filter((f) => f.type === 'auth'), [])
+  assert.deepEqual(overflows, [], 'a timer was set past 2^31 - 1 ms (it fires at once)')
+  c.dispose()
+})
+
 test('an upgrade refused with HTTP 401 gets a fresh token before the next try', kTimeout, async () => {
   const server = await fakeServer({ refuse: (url) => (decodeTokenClaims(url.searchParams.get('token')).jti === 1 ? 401 : 0) })
   let calls = 0
