@@ -1,14 +1,18 @@
-// Helpers for the JavaScript tests of pgsync-serve's Electric shape API: psql against the harness
+// Helpers for the JavaScript tests (pgsync-serve's Electric shape API, and clients/js): psql against the harness
 // cluster ($PGSYNC_TEST_DSN), pgsync-serve processes with a slot of their own, /metrics, polling
 // waits that fail with both sides shown, and cleanup that kills every process and drops every slot
 // even when a test fails (call cleanup() from an after() hook; process exit kills the rest).
 import { execFile, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { AssertionError } from 'node:assert'
 import { inspect, isDeepStrictEqual } from 'node:util'
+
+// The ws package (pinned in package-lock.json), for tests outside tests/js that cannot resolve it:
+// Node 20 has no global WebSocket, and clients/js's tests run fake servers with it.
+export { WebSocket, WebSocketServer } from 'ws'
 
 export function testDsn() {
   const dsn = process.env.PGSYNC_TEST_DSN
@@ -369,12 +373,20 @@ export async function dropSlot(slot) {
   throw new Error(`could not drop replication slot "${slot}": ${lastError.message}`)
 }
 
+// A JWT signed with HS256 and secret, as pgsync-serve verifies them (tests/support: sign_hs256).
+export function signHs256(claims, secret) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`
+}
+
 // Starts pgsync-serve for tables (existing tables, SQL names): creates their publication and slot
 // with pgsync-init, then the server on a free loopback port with its own storage directory, in
-// insecure mode (so DELETE /v1/shape is allowed). Resolves to
-// {url, port, slot, publication, storageDir, stderr(), stop(), kill(), restart()}; cleanup()
-// kills the server and drops the slot and publication.
-export async function startServe({ tables, extraArgs = [] }) {
+// insecure mode (so DELETE /v1/shape is allowed), or, with jwtSecret, requiring HS256 tokens
+// signed with it (signHs256). Resolves to
+// {url, wsUrl, port, slot, publication, storageDir, stderr(), stop(), kill(), start(), restart()};
+// cleanup() kills the server and drops the slot and publication.
+export async function startServe({ tables, extraArgs = [], jwtSecret = null }) {
   const name = uniqueName('js')
   const slot = `${name}_slot`
   const publication = `${name}_pub`
@@ -398,7 +410,14 @@ export async function startServe({ tables, extraArgs = [] }) {
   })
   const threads = process.env.PGSYNC_TEST_SERVE_THREADS
   const baseArgs = ['-d', testDsn(), '-S', slot, '-P', publication]
-  const tailArgs = ['--storage-dir', storageDir, '--ready-file', readyFile, '--insecure']
+  const tailArgs = ['--storage-dir', storageDir, '--ready-file', readyFile]
+  const env = { ...process.env }
+  if (jwtSecret === null) {
+    tailArgs.push('--insecure')
+  } else {
+    tailArgs.push('--jwt-secret-env', 'PGSYNC_TEST_JWT')
+    env.PGSYNC_TEST_JWT = jwtSecret
+  }
   if (threads && !extraArgs.includes('--threads')) tailArgs.push('--threads', threads)
   tailArgs.push(...extraArgs)
 
@@ -406,7 +425,9 @@ export async function startServe({ tables, extraArgs = [] }) {
   let port = 0
   const launch = async (listen) => {
     rmSync(readyFile, { force: true })
-    proc = startProcess(toolPath('pgsync-serve'), [...baseArgs, '--listen', listen, ...tailArgs])
+    proc = startProcess(toolPath('pgsync-serve'), [...baseArgs, '--listen', listen, ...tailArgs], {
+      env,
+    })
     const current = proc
     const address = await waitFor(
       () => {
@@ -442,11 +463,16 @@ export async function startServe({ tables, extraArgs = [] }) {
     get url() {
       return `http://127.0.0.1:${port}`
     },
+    get wsUrl() {
+      return `ws://127.0.0.1:${port}`
+    },
     stderr: () => proc.stderr(),
     // SIGTERM and wait: resolves to {code, signal}.
     stop: () => stopProcess(proc, 'SIGTERM'),
     // SIGKILL: no shutdown at all, as a crash.
     kill: () => stopProcess(proc, 'SIGKILL'),
+    // Starts the stopped server again on the same port and storage directory.
+    start: () => launch(`127.0.0.1:${port}`),
     // Stops the server (SIGTERM) and starts it again on the same port and storage directory.
     restart: async () => {
       const { code, signal } = await stopProcess(proc, 'SIGTERM')
