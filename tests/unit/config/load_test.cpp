@@ -457,6 +457,8 @@ TEST_CASE("serve.auth takes an identity provider's key files, claim, issuer and 
               .find("t.yaml:3:16: error: \"jwt_claim\" in \"serve.auth\" must not be empty") != std::string::npos);
     CHECK(format_text(load_text("serve:\n  auth:\n    jwks_file: [a]\n", "t.yaml").diagnostics)
               .find("\"jwks_file\" in \"serve.auth\" must be a string") != std::string::npos);
+}
+
 TEST_CASE("serve.auth.row_webhook is read with its defaults, and absent means no webhook",
           "[config]") {
     CHECK_FALSE(
