@@ -196,7 +196,7 @@ void Hub::Impl::drop_shape(ShapeEntry& entry) {
     if (it == tables.end()) return;
     TableState& state = it->second;
     state.index.remove(entry.id);
-    state.by_identity.erase(entry.shape->identity);
+    state.by_identity.erase(entry.identity);
     auto& needs = state.needs_old;
     needs.erase(std::remove(needs.begin(), needs.end(), entry.id), needs.end());
     state.shapes.erase(entry.id); // destroys entry
@@ -318,6 +318,7 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
         entry = std::make_shared<ShapeEntry>();
         entry->id = next_shape_id++;
         entry->shape = shape;
+        entry->identity = identity;
         if (order) {
             entry->window =
                 std::make_shared<WindowEntry>(Window(shape, std::move(*order), *request.limit));
@@ -552,7 +553,8 @@ void Hub::on_written(Session& session, size_t bytes, size_t frames) {
     if (frames) m_impl->metrics.frames_sent_total += frames;
     // A catch-up that stepped aside for this client goes on once it has read most of its queue.
     if (session.catch_up_parked->load(std::memory_order_relaxed) &&
-        session.output.bytes() + session.in_flight->load() <= m_impl->options.client_queue_bytes / 4)
+        session.output.bytes() + session.in_flight->load() <=
+            m_impl->options.client_queue_bytes / 4)
         m_impl->loader.unpark(session.id);
 }
 

@@ -30,8 +30,9 @@ struct WindowEntry; // serve/hub/hub_state.h
 struct ShapeEntry {
     uint64_t id = 0;
     std::shared_ptr<const Shape> shape;
-    std::vector<Subscription*> live; // subscribers past their load and catch-up
-    size_t subscribers = 0;          // live or not
+    std::string identity; // what identical subscriptions share it by (a window's order included)
+    std::vector<Subscription*> live;     // subscribers past their load and catch-up
+    size_t subscribers = 0;              // live or not
     std::shared_ptr<WindowEntry> window; // an ordered window's state; null for a plain shape
 };
 

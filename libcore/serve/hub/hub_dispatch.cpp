@@ -339,7 +339,8 @@ bool Hub::pump(size_t max_records) {
         if (n % 64 == 0 && std::chrono::steady_clock::now() - started > impl.slice) break;
     }
     // Behind: the next slice is longer, so each client's write carries more changes.
-    impl.slice = more ? std::min(impl.slice * 2, impl.options.most_slice) : impl.options.least_slice;
+    impl.slice =
+        more ? std::min(impl.slice * 2, impl.options.most_slice) : impl.options.least_slice;
     if (impl.reader->expired()) {
         // The dispatcher fell behind by more than the log keeps: every live subscriber missed
         // changes and must start over.

@@ -25,8 +25,8 @@ namespace pgsync::serve {
 struct WindowEntry {
     explicit WindowEntry(Window w) : window(std::move(w)) {}
     Window window;
-    bool filling = false;     // a fill query runs; dispatched records of the table wait in buffer
-    uint64_t generation = 0;  // matches the fill's result
+    bool filling = false;    // a fill query runs; dispatched records of the table wait in buffer
+    uint64_t generation = 0; // matches the fill's result
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
     struct Buffered {
         std::shared_ptr<const std::string> line; // the native record
@@ -148,7 +148,7 @@ struct Hub::Impl {
     // ---- ordered windows (hub_windows.cpp)
 
     std::unordered_map<uint64_t, ShapeEntry*> windows; // by ShapeEntry::id
-    std::vector<ShapeEntry*> touched_windows;           // changed in the open transaction
+    std::vector<ShapeEntry*> touched_windows;          // changed in the open transaction
     // A new subscriber: the rows now, or once the first fill is done.
     void join_window(ShapeEntry& entry, Subscription& sub);
     void dispatch_window(ShapeEntry& entry, ShapeOp op, const LogRecord& record);
@@ -160,7 +160,7 @@ struct Hub::Impl {
     void on_window_result(LoadResult& result);
     void forget_window(ShapeEntry& entry);
 
-    // ---- rows waiting for the app's row webhook (hub_gate.cpp)
+    // ---- rows waiting for the app's row webhook, and tokens refreshed in place (hub_access.cpp)
 
     struct Ticket {
         uint64_t session = 0;
@@ -169,9 +169,9 @@ struct Hub::Impl {
     };
     std::unordered_map<uint64_t, Ticket> tickets; // checks asked, by ticket
     uint64_t next_ticket = 1;
-    std::vector<RowCheck> checks_to_submit;         // submitted together at finish
-    std::vector<Ticket> gates_to_settle;            // heads decided against: ended at finish
-    bool releasing = false;                         // frames leaving the gate pass enqueue as is
+    std::vector<RowCheck> checks_to_submit; // submitted together at finish
+    std::vector<Ticket> gates_to_settle;    // heads decided against: ended at finish
+    bool releasing = false;                 // frames leaving the gate pass enqueue as is
     // Holds a frame of a subscription whose rows need the webhook; false: queue it as usual.
     bool gate(Session& session, Subscription& sub, std::initializer_list<std::string_view> parts,
               const FrameMark& mark);
@@ -180,8 +180,6 @@ struct Hub::Impl {
     void release(Session& session, Subscription& sub, bool may_end);
     void on_verdicts(std::vector<RowVerdict>&& verdicts);
     void settle_gates();
-
-    // ---- tokens refreshed in place
 
     void reauthenticate(Session& session, const AuthRequest& request);
 

@@ -1,9 +1,9 @@
 // Loader: a small pool of threads, each with its own database connection, that runs the slow parts
-// of a subscription off the event loop: the fills of ordered windows, the initial load (a REPEATABLE READ query of the shape's
-// rows, with the filter rendered as SQL with bound parameters, the publication's entry for the
-// table read in the same transaction, pg_current_snapshot() and the WAL insert position recorded)
-// and catch-up reads of the durable log. Catch-up is served from the log only, never by new
-// replication connections (cdc-hard-cases F3).
+// of a subscription off the event loop: the fills of ordered windows, the initial load (a
+// REPEATABLE READ query of the shape's rows, with the filter rendered as SQL with bound parameters,
+// the publication's entry for the table read in the same transaction, pg_current_snapshot() and the
+// WAL insert position recorded) and catch-up reads of the durable log. Catch-up is served from the
+// log only, never by new replication connections (cdc-hard-cases F3).
 //
 // Fairness: jobs queue per connection and connections take turns, one running job per connection
 // at a time, so one connection's storm of subscriptions cannot starve another's load. A job whose
@@ -89,14 +89,14 @@ struct LoadResult {
     LogOffset reached;
     std::optional<LoadSnapshot> load;
     bool touched = false;
-    bool at_boundary = true; // `reached` ends a transaction
+    bool at_boundary = true;    // `reached` ends a transaction
     std::vector<OwnedRow> rows; // WindowFill: the rows, in the query's order
 };
 
 class Loader {
 public:
-    // wake(shard) tells that shard's event loop results are waiting for it. A client whose queue stays past half of
-    // client_queue_bytes for stall_limit is reported Stalled (and dropped).
+    // wake(shard) tells that shard's event loop results are waiting for it. A client whose queue
+    // stays past half of client_queue_bytes for stall_limit is reported Stalled (and dropped).
     Loader(std::string conninfo, std::string publication, int jobs, const ChangeLog& log,
            size_t client_queue_bytes, std::chrono::milliseconds stall_limit,
            std::function<void(size_t shard)> wake);

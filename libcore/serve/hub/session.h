@@ -45,7 +45,7 @@ struct Subscription {
     uint64_t filter_cost = 0; // its share of the connection's evaluation budget
     bool touched = false;     // got a change in the transaction being dispatched
     uint64_t serial = 0;      // unique in the hub: the row webhook's verdicts find it by it
-    // Frames waiting for the app's row webhook (serve/hub/hub_gate.cpp), in order: a frame leaves
+    // Frames waiting for the app's row webhook (serve/hub/hub_access.cpp), in order: a frame leaves
     // only when it and every one before it are decided.
     struct Gated {
         enum class Verdict { Waiting, Deliver, Denied, Failed };
@@ -76,8 +76,8 @@ struct Session {
     Endpoint endpoint = Endpoint::Shapes;
     Principal principal;
     bool insecure = false;
-    std::string consumer; // /v1/stream: the name its acks are kept under, or empty
-    bool row_checks = false; // each row waits for the app's row webhook (serve/hub/hub_gate.cpp)
+    std::string consumer;    // /v1/stream: the name its acks are kept under, or empty
+    bool row_checks = false; // each row waits for the app's row webhook (serve/hub/hub_access.cpp)
     void* transport = nullptr;
 
     OutputQueue output; // frames not yet written to the socket

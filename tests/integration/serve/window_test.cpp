@@ -124,6 +124,10 @@ TEST_CASE("an ordered window equals SELECT ... ORDER BY ... LIMIT after every ro
     CHECK(metric(f.server->port(), "pgsync_serve_windows") == 2);
     first.send({{"type", "unsubscribe"}, {"id", "w-again"}});
     first.send({{"type", "unsubscribe"}, {"id", "w5"}});
+    // A window whose last subscriber left is made afresh when asked for again.
+    first.send(window("w5-again", f.table, 5));
+    first.until("up-to-date", "w5-again");
+    first.send({{"type", "unsubscribe"}, {"id", "w5-again"}});
     // Connections on other shards keep their own copy of a window.
     second.send(window("w", f.table, 10));
     other.send(window("w5", f.table, 5));
@@ -170,10 +174,10 @@ TEST_CASE("an ordered window equals SELECT ... ORDER BY ... LIMIT after every ro
                "') ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, grp = 'a', ts = 1000000;"
                "COMMIT;";
         f.db.exec(sql);
+        INFO("round " << round);
         until_body(first, rows1, "w", body);
         until_body(second, rows2, "w", body);
         until_body(other, rows5, "w5", body);
-        INFO("round " << round);
         REQUIRE(rows1.ids() == query_ids(f.db, expected + "10"));
         REQUIRE(rows2.ids() == rows1.ids());
         REQUIRE(rows5.ids() == query_ids(f.db, expected + "5"));

@@ -1,4 +1,7 @@
-// The hub, fourth part: rows that wait for the app's row webhook. With serve.auth.row_webhook, a
+// The hub, fourth part: what a user may receive, as it changes while connected. A token refreshed
+// in place ({"type":"auth"}) ends the subscriptions it no longer grants as they were.
+//
+// Rows that wait for the app's row webhook: with serve.auth.row_webhook, a
 // row reaches a token's user only after the webhook said yes for that user and that version of
 // the row. Each subscription's frames wait in order behind the first undecided one (verdicts come
 // back in any order), so a client still sees whole transactions, in order, and nothing past a row
@@ -158,6 +161,56 @@ void Hub::Impl::settle_gates() {
         checks.swap(checks_to_submit);
         options.row_webhook->submit(std::move(checks));
     }
+}
+
+void Hub::Impl::reauthenticate(Session& session, const AuthRequest& request) {
+    auto refuse = [&](const std::string& why) {
+        error(session, {}, "bad-token", why + "; the connection keeps its current token");
+    };
+    if (!options.verify_token) return refuse("this server checks no tokens (--insecure)");
+    AuthResult result = options.verify_token(request.token);
+    if (!result.principal) return refuse("the token was refused: " + result.error);
+    Principal& fresh = *result.principal;
+    if (fresh.subject != session.principal.subject)
+        return refuse("the token is for \"" + fresh.subject + "\", the connection's for \"" +
+                      session.principal.subject + "\"");
+    auto grant_of = [](const Principal& principal, const TableSchema& table) -> const TableGrant* {
+        for (const auto& grant : principal.tables)
+            if (grant.schema == table.schema && grant.name == table.name) return &grant;
+        return nullptr;
+    };
+    // What each subscription may see now: the same, nothing (forbidden), or other rows (its
+    // rows must be read again under the new grant).
+    std::vector<std::pair<Subscription*, bool>> ending; // subscription, still granted
+    for (auto& [id, sub] : session.subscriptions) {
+        if (!sub->shape) continue;
+        const TableSchema& table = *sub->shape->shape->table;
+        const TableGrant* before = grant_of(session.principal, table);
+        const TableGrant* after = grant_of(fresh, table);
+        const bool granted = fresh.all_tables || after;
+        const bool same =
+            session.principal.all_tables == fresh.all_tables &&
+            (before && after ? before->where == after->where && before->params == after->params
+                             : before == after || fresh.all_tables);
+        if (!granted || !same) ending.emplace_back(sub.get(), granted);
+    }
+    session.principal = std::move(fresh);
+    for (auto [sub, granted] : ending) {
+        const std::string id_json = sub->id_json;
+        const std::string table = sub->shape->shape->table->display_name();
+        remove_subscription(session, *sub);
+        if (granted)
+            push(session, must_refetch_frame(id_json, "grant-changed"));
+        else
+            error(session, id_json, "forbidden",
+                  "the new token does not grant table \"" + table + "\"");
+    }
+    Frame frame;
+    frame.data = frame_buffer();
+    frame.data +=
+        "{\"type\":\"auth-ok\",\"expires_at\":" + std::to_string(session.principal.expires_at) +
+        "}";
+    push(session, std::move(frame));
 }
 
 } // namespace pgsync::serve
