@@ -147,6 +147,16 @@ void run_server(const ServeOptions& options) {
                   options.client_queue_bytes,
                   std::chrono::milliseconds(int64_t(options.client_timeout_seconds * 1000)),
                   [&](size_t shard) { shards[shard]->layer.wake_from_other_thread(); });
+    // The app's row webhook, one client (its thread, connections and cache) for every shard.
+    std::unique_ptr<RowWebhook> row_webhook;
+    if (options.row_webhook) {
+        RowWebhookOptions webhook_options = *options.row_webhook;
+        if (webhook_options.source_db_id.empty()) webhook_options.source_db_id = PQdb(sql.raw());
+        row_webhook = std::make_unique<RowWebhook>(
+            webhook_options, [&](size_t shard) { shards[shard]->layer.wake_from_other_thread(); });
+        log::info("rows reach a token's user only once " + displayed_url(webhook_options.url) +
+                  " authorises them");
+    }
     // The hubs read the published tables at start and after schema changes, one at a time.
     pg::Connection catalog =
         pg::Connection::open({options.conninfo, false, "pgsync-serve catalog", {}});
@@ -162,6 +172,7 @@ void run_server(const ServeOptions& options) {
                 return jwt->verify(token, unix_now());
             };
         hub_options.shard = i;
+        hub_options.row_webhook = row_webhook.get();
         hub_options.publication = options.publication;
         hub_options.storage_dir = options.storage_dir;
         hub_options.client_queue_bytes = options.client_queue_bytes;
@@ -201,6 +212,7 @@ void run_server(const ServeOptions& options) {
         http_options.api_key = options.api_key;
         http_options.jwt = jwt ? &*jwt : nullptr;
         http_options.insecure = options.insecure;
+        http_options.row_webhook = row_webhook != nullptr;
         http_options.metrics = &metrics;
         http_options.max_held = size_t(options.max_clients);
         shard->shapes = std::make_unique<ShapeHttp>(shape_api, http_options);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "config/config.h"
+#include "serve/access/row_webhook.h"
 
 #include <chrono>
 #include "util/stop_flag.h"
@@ -50,6 +51,9 @@ struct ServeOptions {
     int sse_seconds = 60;                     // an SSE response ends after this long
     uint64_t shape_chunk_bytes = 10ull << 20; // a snapshot chunk (one response) ends past this
     int max_shapes = 10000;                   // shapes held at once
+    // serve.auth.row_webhook: each row reaches a token's user only once the app's webhook said
+    // yes (source_db_id empty: the database's name)
+    std::optional<RowWebhookOptions> row_webhook;
     const StopFlag* stop = nullptr;
 };
 

@@ -2,6 +2,7 @@
 #include "config_option.h"
 #include "serve/access/origin.h"
 #include "serve/net/address.h"
+#include "serve/access/row_webhook.h"
 #include "serve/server.h"
 #include "stream/slot_check.h"
 #include "tool_main.h"
@@ -205,6 +206,8 @@ int main(int argc, char** argv) {
             if (!given(app, "--load-jobs")) options.load_jobs = serve.load_jobs.value;
             if (!given(app, "--threads")) options.threads = serve.threads.value;
             options.tables = config->tables;
+            if (serve.auth.row_webhook)
+                options.row_webhook = pgsync::serve::row_webhook_options(*serve.auth.row_webhook);
         }
         options.jwt_secret = secret_from(jwt_env, "--jwt-secret-env");
         options.api_key = secret_from(api_env, "--api-key-env");

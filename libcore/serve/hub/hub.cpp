@@ -94,6 +94,8 @@ void Hub::Impl::push(Session& session, Frame&& frame) {
 void Hub::Impl::enqueue(Session& session, std::initializer_list<std::string_view> parts,
                         const FrameMark& mark) {
     if (session.close_code) return; // closing: nothing more
+    if (session.row_checks && mark.subscription && gate(session, *mark.subscription, parts, mark))
+        return; // waits for the row webhook
     if (mark.subscription && mark.up_to_date) {
         mark.subscription->announced = mark.offset;
         mark.subscription->announced_any = true;
@@ -336,6 +338,7 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
     sub->session = &session;
     sub->shape = entry;
     sub->generation = next_generation++;
+    sub->serial = sub->generation;
     sub->filter_cost = cost;
     session.filter_cost += cost;
     sub->state = resume ? Subscription::State::CatchingUp : Subscription::State::Loading;
@@ -418,6 +421,9 @@ Hub::~Hub() = default;
 
 void Hub::on_open(Session& session) {
     m_impl->sessions[session.id] = &session;
+    // A token's user: each row waits for the app's row webhook (an API key is the app itself).
+    session.row_checks = m_impl->options.row_webhook && !session.insecure &&
+                         !session.principal.api_key && session.endpoint == Endpoint::Shapes;
     ++m_impl->metrics.clients;
 }
 

@@ -10,6 +10,7 @@
 
 #include "changelog/change_log.h"
 #include "config/config.h"
+#include "serve/access/row_webhook.h"
 #include "serve/hub/loader.h"
 #include "serve/hub/session.h"
 #include "serve/metrics.h"
@@ -52,6 +53,8 @@ struct HubOptions {
     // Checks a token a client sends on its connection ({"type":"auth"}); empty: the server
     // checks no tokens.
     std::function<AuthResult(std::string_view token)> verify_token;
+    // The app's row webhook: when set, a row reaches a token's user only once it said yes.
+    RowWebhook* row_webhook = nullptr;
 };
 
 class Hub {

@@ -181,7 +181,7 @@ void Hub::Impl::on_result(LoadResult& result) {
         return;
     Subscription& sub = *sub_it->second;
     for (auto& frame : result.frames) {
-        if (frame.has_offset) frame.subscription = &sub;
+        frame.subscription = &sub; // its offset advances only when frame.has_offset
         push(session, std::move(frame));
         if (session.close_code) return; // dropped as a slow consumer
     }
@@ -254,6 +254,7 @@ void Hub::Impl::demote(Session& session) {
 }
 
 void Hub::Impl::finish() {
+    if (options.row_webhook) settle_gates(); // before the writes: it may queue frames
     // Both lists hold open sessions only: on_close takes a closing one off them.
     std::vector<Session*> sessions_to_drop;
     sessions_to_drop.swap(dropping);
@@ -355,6 +356,8 @@ bool Hub::pump(size_t max_records) {
 
 bool Hub::service(size_t max_records) {
     on_load_results(m_impl->loader.take_results(m_impl->options.shard));
+    if (m_impl->options.row_webhook)
+        m_impl->on_verdicts(m_impl->options.row_webhook->take_results(m_impl->options.shard));
     return pump(max_records);
 }
 

@@ -160,6 +160,27 @@ struct Hub::Impl {
     void on_window_result(LoadResult& result);
     void forget_window(ShapeEntry& entry);
 
+    // ---- rows waiting for the app's row webhook (hub_gate.cpp)
+
+    struct Ticket {
+        uint64_t session = 0;
+        std::string subscription;
+        uint64_t serial = 0;
+    };
+    std::unordered_map<uint64_t, Ticket> tickets; // checks asked, by ticket
+    uint64_t next_ticket = 1;
+    std::vector<RowCheck> checks_to_submit;         // submitted together at finish
+    std::vector<Ticket> gates_to_settle;            // heads decided against: ended at finish
+    bool releasing = false;                         // frames leaving the gate pass enqueue as is
+    // Holds a frame of a subscription whose rows need the webhook; false: queue it as usual.
+    bool gate(Session& session, Subscription& sub, std::initializer_list<std::string_view> parts,
+              const FrameMark& mark);
+    // Queues the decided frames at the head; a denial or failure there ends the subscription
+    // when may_end (never during dispatch: its loops hold subscription pointers).
+    void release(Session& session, Subscription& sub, bool may_end);
+    void on_verdicts(std::vector<RowVerdict>&& verdicts);
+    void settle_gates();
+
     // ---- tokens refreshed in place
 
     void reauthenticate(Session& session, const AuthRequest& request);

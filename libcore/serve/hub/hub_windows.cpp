@@ -30,8 +30,10 @@ void Hub::Impl::join_window(ShapeEntry& entry, Subscription& sub) {
     }
     // The rows its subscribers were last sent: a transaction being dispatched reaches the new
     // subscriber with the others, at its commit.
+    FrameMark change;
+    change.subscription = &sub; // no offset: a window's changes are not resumable
     for (const std::string& tail : window.window.snapshot())
-        enqueue(*sub.session, {kChangeStart, sub.id_json, tail}, FrameMark{});
+        enqueue(*sub.session, {kChangeStart, sub.id_json, tail}, change);
     const std::string offset_text = client_offset(log.epoch(), window.shown_at);
     FrameMark mark;
     mark.subscription = &sub;
@@ -111,16 +113,20 @@ void Hub::Impl::show_window(ShapeEntry& entry, LogOffset at) {
     if (!tails.empty()) {
         const std::vector<Subscription*> live = entry.live; // a drop may shorten the list
         for (Subscription* sub : live) {
+            FrameMark change;
+            change.subscription = sub;
             for (const std::string& tail : tails)
-                enqueue(*sub->session, {kChangeStart, sub->id_json, tail}, FrameMark{});
+                enqueue(*sub->session, {kChangeStart, sub->id_json, tail}, change);
             up_to_date(*sub);
         }
     }
     if (joining.empty()) return;
     const std::vector<std::string> rows = window.window.snapshot();
     for (Subscription* sub : joining) {
+        FrameMark change;
+        change.subscription = sub;
         for (const std::string& tail : rows)
-            enqueue(*sub->session, {kChangeStart, sub->id_json, tail}, FrameMark{});
+            enqueue(*sub->session, {kChangeStart, sub->id_json, tail}, change);
         up_to_date(*sub);
         sub->state = Subscription::State::Live;
         entry.live.push_back(sub);

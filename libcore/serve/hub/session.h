@@ -44,6 +44,19 @@ struct Subscription {
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
     uint64_t filter_cost = 0; // its share of the connection's evaluation budget
     bool touched = false;     // got a change in the transaction being dispatched
+    uint64_t serial = 0;      // unique in the hub: the row webhook's verdicts find it by it
+    // Frames waiting for the app's row webhook (serve/hub/hub_gate.cpp), in order: a frame leaves
+    // only when it and every one before it are decided.
+    struct Gated {
+        enum class Verdict { Waiting, Deliver, Denied, Failed };
+        std::string text; // the frame's JSON text
+        FrameMark mark;
+        uint64_t ticket = 0;
+        Verdict verdict = Verdict::Waiting;
+        std::string reason;
+    };
+    std::deque<Gated> gated;
+    size_t gated_bytes = 0;
 };
 
 // A frame built away from the hot path (loader results, errors): its JSON text after
@@ -64,6 +77,7 @@ struct Session {
     Principal principal;
     bool insecure = false;
     std::string consumer; // /v1/stream: the name its acks are kept under, or empty
+    bool row_checks = false; // each row waits for the app's row webhook (serve/hub/hub_gate.cpp)
     void* transport = nullptr;
 
     OutputQueue output; // frames not yet written to the socket

@@ -161,7 +161,13 @@ int ShapeHttp::proceed(lws* wsi, HeldRequest& request) {
             answered = true;
         } else if (m_options.jwt && !bearer.empty()) {
             AuthResult result = m_options.jwt->verify(bearer, unix_now());
-            if (result.principal) {
+            if (result.principal && m_options.row_webhook) {
+                early = m_api.error(403, {},
+                                    "Forbidden - this server authorises each row with the app's "
+                                    "row webhook, which /v1/shape cannot apply: use /v1/ws",
+                                    request.info);
+                answered = true;
+            } else if (result.principal) {
                 request.principal = std::move(*result.principal);
                 request.info.authorized = true;
             } else {

@@ -29,6 +29,9 @@ struct ShapeHttpOptions {
     std::string api_key;
     const JwtVerifier* jwt = nullptr; // null: no JWTs
     bool insecure = false;
+    // serve.auth.row_webhook is set: a token's user may not use /v1/shape, which cannot wait for
+    // the webhook's verdict on each row (the API key still may).
+    bool row_webhook = false;
     size_t max_held = 20000; // long-polls waiting at once, over every shard (--max-clients)
 };
 
