@@ -2,10 +2,12 @@
 // opens the page that the example's backend serves, signed in as a user of two of the three groups,
 // against pgsync-serve run with the example's pgsync.yaml (tokens from POST /v1/token, the backend's
 // row webhook) on a database of its own in the harness cluster. It shows, in order: the group's
-// latest 50 messages; an INSERT appearing within a second; another group's messages never
-// appearing; a 5-second token refreshed with no gap; a pgsync-serve restart with no message lost or
-// repeated; a reload while pgsync-serve is down showing the messages kept in IndexedDB. It saves a
-// screenshot in $PGSYNC_TEST_TMP (build/test-tmp/chat-browser.png).
+// latest 50 messages; an INSERT appearing within a second; a message sent from the page's form;
+// another group's messages never appearing; a 5-second token refreshed with no gap; a pgsync-serve
+// restart with no message lost or repeated; a reload while pgsync-serve is down showing the
+// messages kept in IndexedDB; rows passing the backend's row webhook, which refuses the group's
+// next message once the user has left it. It saves a screenshot in $PGSYNC_TEST_TMP
+// (build/test-tmp/chat-browser.png).
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -395,10 +397,35 @@ test('a reload while pgsync-serve is down shows the messages kept in IndexedDB, 
   console.log(`chat-browser: screenshot ${screenshot}`)
 })
 
-test('the backend issued the tokens and wrote the form\'s message; no exception on the page', kTimeout, async () => {
+test('every row reached the page through the backend\'s row webhook, which the token\'s filter left nothing to refuse', kTimeout, async () => {
   const counts = await stats()
+  assert.ok(counts.webhook_calls > 0, 'pgsync-serve never called the row webhook')
+  // At least the first window's 50 rows were asked about, in batches (batch_size: 50).
+  assert.ok(counts.webhook_checks >= 50, `the webhook was asked about ${counts.webhook_checks} rows`)
+  assert.ok(counts.webhook_calls < counts.webhook_checks, 'the webhook was called once per row: no batching')
+  assert.equal(counts.webhook_denied, 0)
   assert.ok(counts.tokens >= 4, `the backend issued ${counts.tokens} tokens`)
   assert.equal(counts.messages, 1, 'the backend wrote one message (the form\'s)')
+  timings.backend = counts
+})
+
+test('a user removed from the group gets none of its new messages: the row webhook refuses them', kTimeout, async () => {
+  const { page } = env
+  // Right after a token refresh, so that the next one (whose grant would leave the group out)
+  // is 2.5 s away: what stops the message here is the webhook, not the token.
+  const tokens = await page.evaluate(() => window.chatDebug.tokens)
+  await waitFor(async () => (await page.evaluate(() => window.chatDebug.tokens)) > tokens,
+    { timeoutMs: 10_000, describe: () => 'a token refresh' })
+  const denied = (await stats()).webhook_denied
+  await psqlIn(env.dsn, `DELETE FROM group_members WHERE user_name = 'Priya' AND group_name = '${kGroup}'`)
+  const inserted = Date.now()
+  const id = await insertMessage(kGroup, 'After Priya left')
+  const error = await waitFor(() => page.evaluate(() => window.chatDebug.errors.find((e) => e.text.startsWith('unauthorized-row'))),
+    { timeoutMs: 5_000, describe: () => 'the error unauthorized-row on the page' })
+  assert.ok((await stats()).webhook_denied > denied, 'the webhook denied nothing')
+  assert.equal(await page.evaluate((key) => window.chatDebug.firstSeen[key], id), undefined, 'the message was shown')
+  assert.match(await page.$eval('#errors', (e) => e.textContent), /unauthorized-row/)
+  timings.insertToDenialShownMs = error.at - inserted
   assert.deepEqual(env.pageErrors, [], 'uncaught exceptions on the page')
-  console.log(`chat-browser: timings ${JSON.stringify(timings)}; backend ${JSON.stringify(counts)}`)
+  console.log(`chat-browser: timings ${JSON.stringify(timings)}`)
 })
