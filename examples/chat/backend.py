@@ -374,10 +374,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def get_stats(self):
         self.send(200, self.app.stats.snapshot())
 
+    def no_icon(self):
+        self.send(204, b"", "image/x-icon")  # browsers ask; a 404 would be logged in the console
+
 
 GET_ROUTES = {path: Handler.static for path in STATIC}
 GET_ROUTES.update({"/session": Handler.get_session, "/token": Handler.get_token,
-                   "/stats": Handler.get_stats})
+                   "/stats": Handler.get_stats, "/favicon.ico": Handler.no_icon})
 POST_ROUTES = {"/signin": Handler.signin, "/signout": Handler.signout,
                "/messages": Handler.messages, "/authorize-row": Handler.authorize_row}
 

@@ -150,7 +150,8 @@ function openGroup(name) {
   $("messages").replaceChildren();
   $("empty").hidden = true;
   $("errors").replaceChildren();
-  if (location.hash !== `#${encodeURIComponent(name)}`) history.replaceState(null, "", `#${encodeURIComponent(name)}`);
+  const hash = `#${encodeURIComponent(name)}`;
+  if (location.hash !== hash) history.replaceState(null, "", hash);
   unsubscribe = client
     .selectFrom("messages")
     .where("group_name", "=", name)

@@ -106,7 +106,8 @@ async function createDatabase() {
   const dsn = testDsn().replace(/dbname=\S+/, `dbname=${name}`)
   onCleanup(async () => {
     // Its slot first: a database with a logical slot cannot be dropped.
-    await psqlIn(dsn, 'SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE active_pid IS NOT NULL').catch(() => {})
+    await psqlIn(dsn, 'SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots ' +
+      'WHERE active_pid IS NOT NULL').catch(() => {})
     await sleep(100)
     await psqlIn(dsn, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots').catch(() => {})
     await sql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
@@ -305,7 +306,10 @@ test('a message sent with the page\'s form is written by the backend and comes b
 
 test('another group\'s messages never reach the page, not even when it asks for that group', kTimeout, async () => {
   const { page } = env
-  const otherIds = [await insertMessage(kOtherGroup, 'Not for Priya'), await insertMessage('platform-team', 'Another of her groups')]
+  const otherIds = [
+    await insertMessage(kOtherGroup, 'Not for Priya'),
+    await insertMessage('platform-team', 'Another of her groups'),
+  ]
   // A message of the group shown, written after them: once it is on the page, they would be too.
   const sentinel = await insertMessage(kGroup, 'After the others')
   await waitFor(() => page.evaluate((key) => window.chatDebug.firstSeen[key], sentinel),
@@ -317,7 +321,8 @@ test('another group\'s messages never reach the page, not even when it asks for 
   const intruder = await env.browser.newPage()
   try {
     await intruder.goto(`${env.backend.url}/#${kOtherGroup}`)
-    const render = await waitFor(() => intruder.evaluate(() => window.chatDebug?.renders.find((r) => !r.fromStorage)),
+    const render = await waitFor(
+      () => intruder.evaluate(() => window.chatDebug?.renders.find((r) => !r.fromStorage)),
       { timeoutMs: 10_000, describe: () => `the ${kOtherGroup} tab's first result from pgsync-serve` })
     assert.deepEqual(render.ids, [], `the ${kOtherGroup} tab was shown messages`)
     const otherGroupIds = JSON.parse(await psqlIn(env.dsn,
@@ -367,7 +372,8 @@ test('a pgsync-serve restart is survived with no message missing or repeated', k
   timings.restartToCaughtUpMs = Date.now() - stopped
   const debug = await page.evaluate(() => window.chatDebug)
   assert.deepEqual(ids.filter((id) => debug.firstSeen[id] === undefined), [])
-  assert.ok(debug.states.some((s) => s.at >= stopped && s.state === 'waiting'), 'the page never noticed the restart')
+  assert.ok(debug.states.some((s) => s.at >= stopped && s.state === 'waiting'),
+    'the page never noticed the restart')
   await assertNoErrors(page)
 })
 
@@ -420,12 +426,15 @@ test('a user removed from the group gets none of its new messages: the row webho
   await psqlIn(env.dsn, `DELETE FROM group_members WHERE user_name = 'Priya' AND group_name = '${kGroup}'`)
   const inserted = Date.now()
   const id = await insertMessage(kGroup, 'After Priya left')
-  const error = await waitFor(() => page.evaluate(() => window.chatDebug.errors.find((e) => e.text.startsWith('unauthorized-row'))),
+  const error = await waitFor(
+    () => page.evaluate(() => window.chatDebug.errors.find((e) => e.text.startsWith('unauthorized-row'))),
     { timeoutMs: 5_000, describe: () => 'the error unauthorized-row on the page' })
   assert.ok((await stats()).webhook_denied > denied, 'the webhook denied nothing')
-  assert.equal(await page.evaluate((key) => window.chatDebug.firstSeen[key], id), undefined, 'the message was shown')
+  assert.equal(await page.evaluate((key) => window.chatDebug.firstSeen[key], id), undefined,
+    'the message was shown')
   assert.match(await page.$eval('#errors', (e) => e.textContent), /unauthorized-row/)
   timings.insertToDenialShownMs = error.at - inserted
   assert.deepEqual(env.pageErrors, [], 'uncaught exceptions on the page')
   console.log(`chat-browser: timings ${JSON.stringify(timings)}`)
+  if (env.console.length > 0) console.log(`chat-browser: the page's console:\n  ${env.console.join('\n  ')}`)
 })
