@@ -1,252 +1,249 @@
-// The chat page's logic (examples/chat/index.html): the pgsync-serve /v1/ws protocol, kept
-// in a file of its own so the page runs under a Content-Security-Policy without inline script.
-"use strict";
+// The chat page's logic (examples/chat/index.html): signs in through the backend (backend.py),
+// then shows one group's latest 50 messages with pgsync's JavaScript client, which keeps them live,
+// refreshes the token from the backend's /token, reconnects and keeps the last result in IndexedDB.
+import { PgSync, indexedDbStorage } from "./pgsync.js";
 
-// The protocol is in pgsync-serve(1), WEBSOCKET PROTOCOL. What this page keeps per (server,
-// group), in memory and in localStorage: the rows it holds, by key, and the offset they are
-// consistent with. It saves both together at each up-to-date, so a reload resumes from exactly
-// the rows on screen; without saved rows it never resumes, since the server would not send them.
-
-const TABLE = "public.messages";
-const WHERE = "group_name = $1";
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_CAP_MS = 30000;
+const kLimit = 50;
+const kHistory = 1000; // renders remembered in chatDebug
 
 const $ = (id) => document.getElementById(id);
 
-let socket = null;         // the open WebSocket, or null
-let settings = null;       // {host, group, token} of the current connection
-let rows = new Map();      // key text -> row (the "new" image, merged)
-let offset = null;         // offset of the last change or up-to-date applied; null: none usable
-let fetching = false;      // the current subscription is reading its initial rows
-let subscriptionId = null; // the id of the current subscription
-let subscriptionCount = 0; // ids are never reused, so a late frame for an old one is recognised
-let attempt = 0;           // reconnects since the last healthy connection
-let retryTimer = null;
-let stopped = true;        // true when reconnecting must not happen (by the user, or a dead token)
+// What the page did, for the browser test (tests/js/chat_browser.test.mjs) and for a look in the
+// console: when each message was first shown, every render's order, connection states, errors.
+const debug = {
+  renders: [],      // {at, ids, fromStorage}: each result shown, ids oldest first
+  firstSeen: {},    // message_id -> Date.now() when first shown
+  badRenders: [],   // renders with a duplicate id or out of order (never expected)
+  states: [],       // {at, state, reason}
+  errors: [],       // what was shown in the error list
+  notices: [],      // transient problems the client recovers from (error.retrying)
+  tokens: 0,        // tokens fetched from the backend
+};
+window.chatDebug = debug;
 
-function storageKey() { return `pgsync-chat:${settings.host}:${settings.group}`; }
+let session = null;      // {user, groups, pgsyncUrl} from the backend
+let client = null;
+let storage = null;
+let unsubscribe = null;
+let group = null;
+let shown = [];          // the rows on screen, oldest first
+let everLive = false;    // a result has come from pgsync-serve (not only from storage) for this group
 
-function load() {
-  rows = new Map(); offset = null;
-  try {
-    const saved = JSON.parse(localStorage.getItem(storageKey()) || "null");
-    if (saved && typeof saved.offset === "string" && Array.isArray(saved.rows)) {
-      for (const [key, row] of saved.rows) rows.set(key, row);
-      offset = saved.offset;
-    }
-  } catch (e) { /* unreadable state: start afresh */ }
+async function api(path, { method = "GET", body } = {}) {
+  const init = { method, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers = { "Content-Type": "application/json" };
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  let answer = null;
+  try { answer = await response.json(); } catch { /* not JSON: the status says enough */ }
+  if (!response.ok) {
+    const error = new Error(answer?.error ?? `${path}: HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return answer;
 }
 
-function save() {
-  try {
-    localStorage.setItem(storageKey(), JSON.stringify({offset, rows: [...rows]}));
-  } catch (e) { showError(`could not save the offset: ${e.message}`); }
+// The client's refresh function: a token for the signed-in user, from the backend, which gets it
+// from pgsync-serve's POST /v1/token with the API key. A failure is retried by the client.
+async function refreshAuthToken() {
+  const { token } = await api("/token");
+  debug.tokens += 1;
+  return token;
 }
 
-function forget() {
-  localStorage.removeItem(storageKey());
-  rows = new Map(); offset = null;
-}
-
-// A row's identity: its replica identity columns, in a fixed order.
-function keyText(key) {
-  return JSON.stringify(Object.keys(key).sort().map((name) => [name, key[name]]));
-}
-
-function setStatus(kind, text, detail = "") {
+function setBadge(kind, text) {
   $("badge").className = kind;
   $("badge").textContent = text;
-  $("detail").textContent = detail;
+}
+
+function setDetail(text) {
+  $("detail").textContent = text;
 }
 
 function showError(text) {
+  debug.errors.push({ at: Date.now(), text });
   const item = document.createElement("li");
   item.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
   $("errors").prepend(item);
   while ($("errors").children.length > 5) $("errors").lastChild.remove();
 }
 
-let freshKeys = new Set(); // keys changed since the last render, to highlight
+function onConnectionState(state, detail = {}) {
+  debug.states.push({ at: Date.now(), state, reason: detail.reason ?? "" });
+  switch (state) {
+    case "connecting": setBadge("loading", "connecting"); break;
+    case "open":
+      setBadge("live", "live");
+      setDetail(`${shown.length} messages`);
+      break;
+    case "waiting":
+      setBadge("down", "offline");
+      setDetail(`${detail.reason ?? ""}; retrying in ${((detail.delayMs ?? 0) / 1000).toFixed(1)} s`);
+      break;
+    case "idle": setBadge("", "idle"); break;
+    case "disposed": setBadge("", "signed out"); break;
+  }
+}
 
-function render() {
+function messageItem(row, fresh) {
+  const item = document.createElement("li");
+  item.dataset.id = row.message_id;
+  if (fresh) item.classList.add("fresh");
+  if (row.sender_name === session.user) item.classList.add("mine");
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const sender = document.createElement("span");
+  sender.className = "sender";
+  sender.textContent = row.sender_name ?? "?";
+  const time = new Date(row.message_timestamp);
+  meta.append(sender, Number.isNaN(time.getTime()) ? String(row.message_timestamp ?? "") : time.toLocaleString());
+  const text = document.createElement("div");
+  text.className = "text";
+  text.textContent = row.message_text ?? "";
+  item.append(meta, text);
+  return item;
+}
+
+// rows: the query's result, newest first (the window's order); shown oldest first.
+function onRows(rows) {
+  const fromStorage = client.connectionState !== "open";
+  if (!fromStorage) everLive = true;
+  const before = new Set(shown.map((row) => row.message_id));
+  shown = rows.slice().reverse();
+  const now = Date.now();
+  const ids = shown.map((row) => row.message_id);
+  const ordered = shown.every((row, i) => i === 0 ||
+    Date.parse(shown[i - 1].message_timestamp) <= Date.parse(row.message_timestamp));
+  if (new Set(ids).size !== ids.length || !ordered) debug.badRenders.push({ at: now, ids });
+  debug.renders.push({ at: now, ids, fromStorage });
+  if (debug.renders.length > kHistory) debug.renders.shift();
+  for (const id of ids) debug.firstSeen[id] ??= now;
+
   const list = $("messages");
-  const sorted = [...rows].sort(([ka, a], [kb, b]) =>
-    String(a.message_timestamp).localeCompare(String(b.message_timestamp)) || ka.localeCompare(kb));
-  list.replaceChildren(...sorted.map(([key, row]) => {
-    const item = document.createElement("li");
-    if (freshKeys.has(key)) item.className = "fresh";
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    const sender = document.createElement("span");
-    sender.className = "sender";
-    sender.textContent = row.sender_name ?? "?";
-    const time = new Date(row.message_timestamp);
-    meta.append(sender, isNaN(time) ? String(row.message_timestamp ?? "") : time.toLocaleString());
-    const text = document.createElement("div");
-    text.className = "text";
-    text.textContent = row.message_text ?? "";
-    item.append(meta, text);
-    return item;
-  }));
-  $("empty").hidden = rows.size > 0;
-  freshKeys = new Set();
+  const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+  list.replaceChildren(...shown.map((row) => messageItem(row, before.size > 0 && !before.has(row.message_id))));
+  $("empty").hidden = shown.length > 0;
+  setDetail(`${shown.length} messages${fromStorage && !everLive ? " (saved copy, not live yet)" : ""}`);
+  if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
 }
 
-function send(frame) {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
-}
-
-// Opens a new subscription for the group on the open connection, ending the current one if
-// endCurrent: resuming after `offset` when there is one, fetching the rows afresh otherwise.
-function subscribe(endCurrent = false) {
-  if (endCurrent && subscriptionId) send({type: "unsubscribe", id: subscriptionId});
-  subscriptionId = `messages-${++subscriptionCount}`;
-  fetching = offset === null;
-  const frame = {type: "subscribe", id: subscriptionId, table: TABLE, where: WHERE,
-                 params: [settings.group]};
-  if (fetching) rows = new Map();   // the initial rows come first
-  else frame.offset = offset;       // only the changes after it
-  send(frame);
-  setStatus("loading", offset !== null ? "catching up" : "loading",
-            offset !== null ? `resuming after ${offset}` : "reading the group's messages");
-  render();
-}
-
-function onChange(frame) {
-  const key = keyText(frame.key || {});
-  if (frame.op === "insert" || frame.op === "update") {
-    // Merge: an update may leave out a column whose value did not change (TOAST).
-    rows.set(key, {...(rows.get(key) || {}), ...frame.new});
-    freshKeys.add(key);
-  } else if (frame.op === "delete") {
-    rows.delete(key); // a key this page does not hold is fine (see FILTERS in pgsync-serve(1))
+function onQueryError(error) {
+  const text = `${error.code}: ${error.message}${error.hint ? ` (${error.hint})` : ""}`;
+  if (error.retrying) {
+    // The client goes on (e.g. the token refresh failing while pgsync-serve restarts).
+    debug.notices.push({ at: Date.now(), text });
+    setDetail(text);
+    return;
   }
-  // Initial rows are not a place to resume from: until their up-to-date, offset stays null, so a
-  // reconnect fetches again. Later changes are: the rows in memory are as of each one.
-  if (!fetching && frame.offset) offset = frame.offset;
-  if (!fetching) render();
+  showError(text);
+  setBadge("down", "stopped");
 }
 
-function onUpToDate(frame) {
-  fetching = false;
-  offset = frame.offset;
-  attempt = 0; // the connection works: the next failure starts the backoff afresh
-  save();
-  send({type: "ack", id: subscriptionId, offset});
-  render();
-  setStatus("live", "up to date", `${rows.size} messages in "${settings.group}", offset ${offset}`);
-}
-
-function onMustRefetch(frame) {
-  // The subscription is over (pgsync-serve(1)); what the page holds is of no use any more.
-  showError(`must-refetch (${frame.reason}): reading the group again`);
-  forget();
-  subscribe();
-}
-
-function onError(frame) {
-  // An unsubscribe of a subscription the server had already ended: nothing to show.
-  if (frame.id !== undefined && frame.id !== subscriptionId) return;
-  showError(`${frame.code}: ${frame.message}`);
-  if (frame.code === "slow-consumer") {
-    // The server closes with 4008 next, and the page reconnects. frame.offsets has the last
-    // offset delivered per subscription; the rows in memory are exactly as of our own offset,
-    // which is that one or an earlier one, so resuming from ours misses nothing (a change that
-    // comes twice is applied twice by key, harmlessly).
-  } else if (frame.code === "token-expired") {
-    stopped = true; // the server closes with 4001: reconnecting with the same token cannot work
-  } else if (frame.code === "load-failed") {
-    retryLater("the initial query failed"); // try again, with backoff
-  } else if (frame.code === "bad-offset" && frame.id !== undefined) {
-    forget();   // the stored offset is not one of this server's: read the group afresh
-    subscribe();
-  } else if (frame.id !== undefined && frame.code !== "bad-ack") {
-    // bad-filter, unknown-table, forbidden, not-allowed, too-many-subscriptions: trying again
-    // would get the same answer.
-    stopped = true;
-    setStatus("down", "refused", "the subscription was refused: see the error above");
-  }
-}
-
-function onMessage(event) {
-  let frame;
-  try { frame = JSON.parse(event.data); } catch (e) { showError("a frame that is not JSON"); return; }
-  if (frame.id !== undefined && frame.id !== subscriptionId && frame.type !== "error") return;
-  switch (frame.type) {
-    case "change": onChange(frame); break;
-    case "up-to-date": onUpToDate(frame); break;
-    case "must-refetch": onMustRefetch(frame); break;
-    case "error": onError(frame); break;
-  }
-}
-
-function connect() {
-  clearTimeout(retryTimer);
-  const base = /^wss?:\/\//.test(settings.host) ? settings.host.replace(/\/+$/, "")
-                                                  : `ws://${settings.host}`;
-  const url = settings.token ? `${base}/v1/ws?token=${encodeURIComponent(settings.token)}`
-                             : `${base}/v1/ws`;
-  setStatus("loading", "connecting", base);
-  let ws;
-  try { ws = new WebSocket(url); } catch (e) {
-    setStatus("down", "bad address", e.message); stopped = true; return;
-  }
-  socket = ws;
-  ws.onopen = () => { if (socket === ws) subscribe(); };
-  ws.onmessage = (event) => { if (socket === ws) onMessage(event); };
-  ws.onclose = (event) => {
-    if (socket !== ws) return;
-    socket = null;
-    const reasons = {1001: "server shutting down", 1009: "frame too large",
-                     4001: "token expired", 4008: "too slow"};
-    const why = event.reason || reasons[event.code] ||
-      (event.code === 1006 ? "connection failed (a refused token looks the same to a browser)" : "");
-    if (stopped) { setStatus("down", "disconnected", `closed ${event.code} ${why}`); return; }
-    retryLater(`closed ${event.code} ${why}`);
-  };
-}
-
-// Exponential backoff with full jitter: wait a random time between 0 and min(cap, base * 2^n).
-function retryLater(why = "") {
-  if (stopped) return;
-  if (socket) { const ws = socket; socket = null; ws.close(); }
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  const delay = Math.random() * ceiling;
-  attempt++;
-  setStatus("down", "reconnecting", `${why}; next try in ${(delay / 1000).toFixed(1)} s`);
-  clearTimeout(retryTimer);
-  retryTimer = setTimeout(connect, delay);
-}
-
-function start() {
-  stopped = true;
-  if (socket) { const ws = socket; socket = null; ws.close(1000); }
-  clearTimeout(retryTimer);
-  settings = {host: $("host").value.trim(), group: $("group").value.trim(),
-              token: $("token").value.trim()};
-  localStorage.setItem("pgsync-chat:settings", JSON.stringify({host: settings.host,
-                                                              group: settings.group}));
+function openGroup(name) {
+  unsubscribe?.();
+  group = name;
+  shown = [];
+  everLive = false;
+  $("messages").replaceChildren();
+  $("empty").hidden = true;
   $("errors").replaceChildren();
-  load();
-  render();
-  stopped = false;
-  attempt = 0;
-  connect();
+  const hash = `#${encodeURIComponent(name)}`;
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+  unsubscribe = client
+    .selectFrom("messages")
+    .where("group_name", "=", name)
+    .orderBy("message_timestamp", "desc")
+    .limit(kLimit)
+    .onQueryResultChange(onRows, onQueryError);
 }
 
-// Served by pgsync-serve itself (--static-dir), the page talks to the server it came from.
-if (location.protocol === "http:" || location.protocol === "https:") $("host").value = location.host;
-$("settings").addEventListener("submit", (event) => { event.preventDefault(); start(); });
-$("forget").addEventListener("click", () => {
-  if (!settings) return;
-  forget();
-  render();
-  if (socket && socket.readyState === WebSocket.OPEN) subscribe(true); // fetch the group again
-});
+function startChat() {
+  $("signin").hidden = true;
+  $("account").hidden = false;
+  $("chat").hidden = false;
+  $("user").textContent = session.user;
+  // One storage per user, cleared at sign-out: rows stored for one user are never shown to another.
+  storage = indexedDbStorage(`pgsync-chat-${session.user}`);
+  client = PgSync.create(session.pgsyncUrl, refreshAuthToken, {
+    storage,
+    onConnectionStateChange: onConnectionState,
+  });
+  // A group in the address that is not one of the user's is shown too: pgsync-serve then sends
+  // none of its messages (the token's filter and the row webhook see to that), which is the point.
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  const groups = [...session.groups];
+  if (wanted && !groups.includes(wanted)) groups.push(wanted);
+  $("group").replaceChildren(...groups.map((name) => {
+    const option = document.createElement("option");
+    option.value = option.textContent = name;
+    if (!session.groups.includes(name)) option.textContent += " (not a member)";
+    return option;
+  }));
+  const first = wanted || session.groups[0];
+  $("group").value = first;
+  openGroup(first);
+}
 
-try {
-  const saved = JSON.parse(localStorage.getItem("pgsync-chat:settings") || "null");
-  if (saved) { $("host").value = saved.host || $("host").value; $("group").value = saved.group || $("group").value; }
-} catch (e) { /* keep the defaults */ }
-start();
+async function signIn(event) {
+  event.preventDefault();
+  try {
+    session = await api("/signin", { method: "POST", body: { user: $("signin-user").value } });
+    startChat();
+  } catch (error) {
+    $("signin").querySelector(".note").textContent = error.message;
+  }
+}
+
+async function signOut() {
+  unsubscribe?.();
+  client?.dispose();
+  try { await storage?.clear(); } catch { /* nothing stored */ }
+  try { await api("/signout", { method: "POST", body: {} }); } catch { /* signed out anyway */ }
+  location.hash = "";
+  location.reload();
+}
+
+async function send(event) {
+  event.preventDefault();
+  const text = $("text").value;
+  if (!text.trim()) return;
+  $("send").disabled = true;
+  try {
+    // The message comes back through pgsync-serve like everyone else's: no optimistic copy.
+    await api("/messages", { method: "POST", body: { group, text } });
+    $("text").value = "";
+  } catch (error) {
+    showError(`could not send: ${error.message}`);
+  } finally {
+    $("send").disabled = false;
+    $("text").focus();
+  }
+}
+
+async function boot() {
+  $("signin").addEventListener("submit", signIn);
+  $("signout").addEventListener("click", signOut);
+  $("compose").addEventListener("submit", send);
+  $("group").addEventListener("change", () => openGroup($("group").value));
+  // Ends the subscriptions and writes the last result to storage before the page goes.
+  window.addEventListener("pagehide", () => client?.dispose());
+  try {
+    session = await api("/session");
+  } catch (error) {
+    if (error.status === 401) {
+      $("signin").hidden = false;
+      $("signin-user").focus();
+      return;
+    }
+    $("chat").hidden = false;
+    setBadge("down", "no backend");
+    showError(`could not reach the backend: ${error.message}`);
+    return;
+  }
+  startChat();
+}
+
+boot();

@@ -1,4 +1,5 @@
--- A few dozen messages in three groups for the chat example (loaded after schema.sql).
+-- A few dozen messages in three groups for the chat example, and the groups' members (loaded
+-- after schema.sql).
 -- Fixed ids and timestamps keep the data the same on every machine, and ON CONFLICT makes a
 -- second load a no-op. Some texts carry quotes, a newline and non-ASCII on purpose: they must
 -- survive the trip to JSON intact.
@@ -43,3 +44,11 @@ INSERT INTO messages (group_name, sender_name, message_text, message_timestamp, 
     ('weekend-hike', 'Maya',   'Made it to the summit 🏔️ photos tonight.', '2024-05-18 11:37:50+00', 'fce5ffa6-1ab0-4fed-b7fe-bff1dc14f899'),
     ('weekend-hike', 'Ngozi',  'Great day. Same time next month?', '2024-05-18 18:02:33+00', '047de5ea-52c1-46c2-a831-dd6b2e334a07')
 ON CONFLICT (message_id) DO NOTHING;
+
+-- The groups' members: everyone who wrote in a group belongs to it, and Priya to book-club too,
+-- so that she has two groups to switch between and one (weekend-hike) she may not read.
+INSERT INTO group_members (user_name, group_name) VALUES
+    ('Priya', 'platform-team'), ('Marcus', 'platform-team'), ('Jonas', 'platform-team'), ('Aiko', 'platform-team'),
+    ('Elena', 'book-club'), ('Tom', 'book-club'), ('Sofía', 'book-club'), ('Dev', 'book-club'), ('Priya', 'book-club'),
+    ('Lukas', 'weekend-hike'), ('Maya', 'weekend-hike'), ('Chen', 'weekend-hike'), ('Ngozi', 'weekend-hike')
+ON CONFLICT DO NOTHING;

@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
                        "loopback pages and these")
             ->allow_extra_args(false);
         app.add_option("--static-dir", options.static_dir,
-                       "Serve the files of DIR at /app/ (e.g. examples/chat)")
+                       "Serve the files of DIR at /app/ (e.g. a page under development)")
             ->check(CLI::ExistingDirectory);
         app.add_option("--idle-timeout", options.idle_timeout_seconds,
                        "Ping a client idle for half of SECS, close it when nothing came back "
