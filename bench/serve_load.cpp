@@ -1,9 +1,13 @@
-// The load generator of bench/serve: many WebSocket clients of pgsync-serve's /v1/ws in one
-// single-threaded epoll loop, each subscribed to one shape, timing every change from the row's
-// "ts" (set by PostgreSQL at insert) to its arrival. Writes one JSON object per line on stdout.
+// The load generator of bench/serve and bench/live_queries: many WebSocket clients of
+// pgsync-serve's /v1/ws in one single-threaded epoll loop, each with one or more subscriptions
+// (plain shapes, or ordered windows), timing every change from the row's "ts" (set by PostgreSQL
+// at insert) to its arrival. Writes one JSON object per line on stdout.
 //
 // Commands on stdin, one per line, so the driving script can cut the run into phases:
-//   phase NAME   start a phase: latencies and counts from now on go to it
+//   phase NAME [TAG]  start a phase: latencies and counts from now on go to it; with TAG, only
+//                the live inserts of rows whose "body" is TAG are timed and counted as changes
+//                (in a window, refills and rows pushed back carry old "ts": they are counted as
+//                "other" changes, untimed)
 //   mark         print the phase's counts so far ({"type":"mark",...}), e.g. when the writer stops
 //   end [N [S]]  end the phase in progress and print its summary ({"type":"phase",...}); with N,
 //                once the phase has N changes or S seconds (default 30) have passed, so that the
@@ -31,6 +35,9 @@
 #include <unistd.h>
 #include <vector>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "latency.h"
 #include "ws_frame.h"
 
@@ -49,6 +56,12 @@ struct Options {
     double duration = 0;        // seconds after every client is up to date; 0: until quit/signal
     double window = 1;          // seconds per window line
     double subscribe_timeout = 300;
+    int subscriptions_per_client = 1;        // K: client i, subscription j -> shape (i*K + j) % M + 1
+    std::string where;                        // empty: "shape = $1 AND v >= $2", params [shape, 0]
+    std::string window_order;                 // with window_limit: ordered windows
+    int window_limit = 0;
+    std::string jwt_secret;                   // HS256 tokens instead of none (--insecure servers)
+    int users = 1000;                         // distinct token subjects
 };
 
 // Counts over a window or a phase.
@@ -59,9 +72,10 @@ struct Tally {
     uint64_t errors = 0;       // "type":"error" frames
     uint64_t disconnects = 0;  // connections lost after the upgrade
     uint64_t bad_ts = 0;       // change frames whose "ts" could not be read
+    uint64_t other = 0;        // live change frames not timed (a tagged phase's other changes)
     Histogram latency;
     void clear() {
-        changes = frames = bytes = errors = disconnects = bad_ts = 0;
+        changes = frames = bytes = errors = disconnects = bad_ts = other = 0;
         latency.clear();
     }
 };
@@ -71,7 +85,9 @@ enum class State { Connecting, Handshake, Open, Closed };
 struct Client {
     int fd = -1;
     State state = State::Closed;
-    bool up_to_date = false;   // the first up-to-date (end of the initial rows) arrived
+    bool up_to_date = false;   // every subscription's first up-to-date arrived
+    int subscriptions_up_to_date = 0;
+    std::vector<bool> subscription_up_to_date; // by subscription number
     bool in_message = false;   // inside a fragmented message
     std::string pending_in;    // an incomplete frame (or response head) carried to the next read
     std::string pending_out;   // bytes the socket did not take yet
@@ -99,6 +115,8 @@ private:
     void print_window(double now);
     void print_phase(const char* type, const std::string& name, const Tally& tally, double seconds);
     void end_phase(double now);
+    void count_change(Tally& tally, int64_t latency, bool timed);
+    std::string token_for(int index) const;
 
     Options m_options;
     std::vector<Client> m_clients;
@@ -114,6 +132,7 @@ private:
 
     Tally m_window, m_phase, m_total;
     std::string m_phase_name;
+    std::string m_phase_tag; // "body":"TAG" marks the rows this phase times
     bool m_in_phase = false;
     bool m_draining = false;       // "end N S" received: the phase ends at N changes or S seconds
     uint64_t m_drain_expected = 0;
@@ -171,7 +190,11 @@ void Load::on_connected(Client& client) {
                          std::to_string(m_options.port) +
                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         "Sec-WebSocket-Version: 13\r\n\r\n";
+                         "Sec-WebSocket-Version: 13\r\n";
+    if (!m_options.jwt_secret.empty())
+        client.pending_out += "Authorization: Bearer " +
+                              token_for(int(&client - m_clients.data())) + "\r\n";
+    client.pending_out += "\r\n";
     flush(client);
 }
 
@@ -294,13 +317,23 @@ bool Load::parse(Client& client, const char* data, size_t size, int64_t now_us) 
         at = end + 4;
         client.state = State::Open;
         ++m_open;
-        int index = int(&client - m_clients.data());
-        int shape = 1 + index % m_options.shapes;
-        std::string subscribe = "{\"type\":\"subscribe\",\"id\":\"s1\",\"table\":\"" +
-                                m_options.table +
-                                "\",\"where\":\"shape = $1 AND v >= $2\",\"params\":[" +
-                                std::to_string(shape) + ",0]}";
-        if (!send_frame(client, 0x1, subscribe)) return false;
+        const int index = int(&client - m_clients.data());
+        const int per_client = m_options.subscriptions_per_client;
+        client.subscription_up_to_date.assign(size_t(per_client), false);
+        for (int j = 0; j < per_client; ++j) {
+            const int shape = 1 + int((int64_t(index) * per_client + j) % m_options.shapes);
+            std::string subscribe = "{\"type\":\"subscribe\",\"id\":\"s" + std::to_string(j) +
+                                    "\",\"table\":\"" + m_options.table + "\",\"where\":\"";
+            if (m_options.where.empty())
+                subscribe += "shape = $1 AND v >= $2\",\"params\":[" + std::to_string(shape) + ",0]";
+            else
+                subscribe += m_options.where + "\",\"params\":[" + std::to_string(shape) + "]";
+            if (m_options.window_limit > 0)
+                subscribe += ",\"order_by\":\"" + m_options.window_order +
+                             "\",\"limit\":" + std::to_string(m_options.window_limit);
+            subscribe += "}";
+            if (!send_frame(client, 0x1, subscribe)) return false;
+        }
     }
     while (at < size) {
         const unsigned char* p = reinterpret_cast<const unsigned char*>(data + at);
@@ -366,6 +399,18 @@ bool Load::on_message(Client& client, const char* data, size_t size, int64_t now
             ++m_snapshot_rows;
             return true;
         }
+        if (m_in_phase && !m_phase_tag.empty()) {
+            // Only a live insert of a row the writer made in this phase is timed: a window's
+            // refills and the rows it takes back carry old timestamps.
+            const bool ours = text.find("\"op\":\"insert\"") != std::string_view::npos &&
+                              text.find("\"body\":\"" + m_phase_tag + "\"") != std::string_view::npos;
+            if (!ours) {
+                ++m_window.other;
+                ++m_phase.other;
+                ++m_total.other;
+                return true;
+            }
+        }
         constexpr std::string_view kTs = "\"ts\":\"";
         size_t at = text.find(kTs);
         int64_t ts = at == std::string_view::npos
@@ -377,16 +422,26 @@ bool Load::on_message(Client& client, const char* data, size_t size, int64_t now
             ++m_total.bad_ts;
             return true;
         }
-        int64_t latency = now_us - ts;
-        ++m_window.changes;
-        ++m_phase.changes;
-        ++m_total.changes;
-        m_window.latency.add(latency);
-        if (m_in_phase) m_phase.latency.add(latency);
+        const int64_t latency = now_us - ts;
+        count_change(m_window, latency, true);
+        count_change(m_phase, latency, m_in_phase);
+        count_change(m_total, latency, false); // the total keeps counts, not latencies
         return true;
     }
     if (type.starts_with("{\"type\":\"up-to-date\"")) {
         if (!client.up_to_date) {
+            // {"type":"up-to-date","id":"s<j>",...: the client is up to date once all are.
+            constexpr std::string_view kId = "{\"type\":\"up-to-date\",\"id\":\"s";
+            size_t j = 0;
+            for (size_t at = kId.size(); text.starts_with(kId) && at < text.size() &&
+                                         text[at] >= '0' && text[at] <= '9';
+                 ++at)
+                j = j * 10 + size_t(text[at] - '0');
+            if (j < client.subscription_up_to_date.size() && !client.subscription_up_to_date[j]) {
+                client.subscription_up_to_date[j] = true;
+                ++client.subscriptions_up_to_date;
+            }
+            if (client.subscriptions_up_to_date < m_options.subscriptions_per_client) return true;
             client.up_to_date = true;
             if (++m_up_to_date == m_options.clients) {
                 m_all_up_to_date_at = monotonic_s();
@@ -414,19 +469,60 @@ bool Load::on_message(Client& client, const char* data, size_t size, int64_t now
     return true;
 }
 
+void Load::count_change(Tally& tally, int64_t latency, bool timed) {
+    ++tally.changes;
+    if (timed) tally.latency.add(latency);
+}
+
+// An HS256 token for client index's user: users hold consecutive clients (as a user's tabs), so
+// the clients of one window belong to different users.
+std::string Load::token_for(int index) const {
+    auto base64url = [](std::string_view bytes) {
+        static constexpr char kAlphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        std::string out;
+        uint32_t bits = 0;
+        int count = 0;
+        for (unsigned char c : bytes) {
+            bits = (bits << 8) | c;
+            count += 8;
+            while (count >= 6) {
+                count -= 6;
+                out += kAlphabet[(bits >> count) & 63];
+            }
+        }
+        if (count > 0) out += kAlphabet[(bits << (6 - count)) & 63];
+        return out;
+    };
+    const int64_t user = int64_t(index) * m_options.users / m_options.clients;
+    const std::string claims = "{\"sub\":\"u" + std::to_string(user) + "\",\"exp\":" +
+                               std::to_string(std::time(nullptr) + 86400) +
+                               ",\"pgsync\":{\"tables\":{\"" + m_options.table + "\":{}}}}";
+    const std::string signing_input =
+        base64url("{\"alg\":\"HS256\",\"typ\":\"JWT\"}") + "." + base64url(claims);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_size = 0;
+    HMAC(EVP_sha256(), m_options.jwt_secret.data(), int(m_options.jwt_secret.size()),
+         reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac,
+         &mac_size);
+    return signing_input + "." +
+           base64url(std::string_view(reinterpret_cast<const char*>(mac), mac_size));
+}
+
 void Load::print_phase(const char* type, const std::string& name, const Tally& tally,
                        double seconds) {
     std::printf("{\"type\":\"%s\",\"name\":\"%s\",\"seconds\":%.3f,\"changes\":%llu,"
                 "\"changes_per_s\":%.0f,\"frames\":%llu,\"frames_per_s\":%.0f,"
                 "\"mb_per_s\":%.2f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
-                "\"errors\":%llu,\"disconnects\":%llu,\"bad_ts\":%llu,\"open\":%d,"
+                "\"errors\":%llu,\"disconnects\":%llu,\"bad_ts\":%llu,\"other\":%llu,\"open\":%d,"
                 "\"expected\":%llu,\"drain_seconds\":%.3f,\"complete\":%s}\n",
                 type, name.c_str(), seconds, (unsigned long long)tally.changes,
                 double(tally.changes) / seconds, (unsigned long long)tally.frames,
                 double(tally.frames) / seconds, double(tally.bytes) / seconds / 1e6,
                 tally.latency.quantile_ms(0.50), tally.latency.quantile_ms(0.99),
                 tally.latency.max_ms(), (unsigned long long)tally.errors,
-                (unsigned long long)tally.disconnects, (unsigned long long)tally.bad_ts, m_open,
+                (unsigned long long)tally.disconnects, (unsigned long long)tally.bad_ts,
+                (unsigned long long)tally.other, m_open,
                 (unsigned long long)m_drain_expected,
                 m_mark > 0 ? monotonic_s() - m_mark : 0.0,
                 !m_draining || tally.changes >= m_drain_expected ? "true" : "false");
@@ -440,6 +536,7 @@ void Load::end_phase(double now) {
     m_drain_expected = 0;
     m_mark = 0;
     m_phase.clear();
+    m_phase_tag.clear();
 }
 
 void Load::print_window(double now) {
@@ -481,6 +578,10 @@ void Load::read_commands() {
         if (line.starts_with("phase ")) {
             end_phase(now);
             m_phase_name = line.substr(6);
+            if (size_t space = m_phase_name.find(' '); space != std::string::npos) {
+                m_phase_tag = m_phase_name.substr(space + 1);
+                m_phase_name.resize(space);
+            }
             m_in_phase = true;
             m_phase_start = now;
         } else if (line == "mark") {
@@ -572,13 +673,16 @@ void usage(FILE* out) {
     std::fputs(
         "Usage: pgsync_serve_load --port PORT [OPTIONS]\n"
         "\n"
-        "Opens N WebSocket connections to pgsync-serve's /v1/ws, each subscribing to\n"
-        "shape (i % M) + 1 with where \"shape = $1 AND v >= $2\", params [shape, 0], and\n"
-        "measures, for every live change, arrival time - the row's \"ts\" column. Prints one\n"
-        "JSON object per line: a window every --window seconds, \"subscribed\" when every\n"
-        "client has its first up-to-date, a phase summary per phase, and a total.\n"
-        "Commands on stdin: \"phase NAME\" (start a phase), \"mark\" (print its counts so far),\n"
-        "\"end [N [S]]\" (print its summary, after N changes or S seconds), \"quit\".\n"
+        "Opens N WebSocket connections to pgsync-serve's /v1/ws, client i making K\n"
+        "subscriptions, subscription j to shape ((i * K + j) % M) + 1, with where\n"
+        "\"shape = $1 AND v >= $2\", params [shape, 0] (or --where with params [shape]),\n"
+        "and measures, for every live change, arrival time - the row's \"ts\" column. Prints\n"
+        "one JSON object per line: a window every --window seconds, \"subscribed\" when every\n"
+        "client has every subscription's first up-to-date, a phase summary per phase, a total.\n"
+        "Commands on stdin: \"phase NAME [TAG]\" (start a phase; with TAG only live inserts\n"
+        "of rows whose \"body\" is TAG are timed, other changes are counted as \"other\"),\n"
+        "\"mark\" (print its counts so far), \"end [N [S]]\" (print its summary, after N\n"
+        "changes or S seconds), \"quit\".\n"
         "\n"
         "Options:\n"
         "  --host ADDR            IPv4 address of the server (default 127.0.0.1)\n"
@@ -591,6 +695,13 @@ void usage(FILE* out) {
         "                         (default 0: until \"quit\", SIGINT or SIGTERM)\n"
         "  --window S             seconds per window line (default 1)\n"
         "  --subscribe-timeout S  report when not every client is up to date by then (default 300)\n"
+        "  --subscriptions-per-client K  subscriptions per connection (default 1)\n"
+        "  --where TEXT           the filter, with $1 the shape number (default as above)\n"
+        "  --window-order TEXT    with --window-limit: ordered windows, e.g. \"ts desc\"\n"
+        "  --window-limit N       rows per window (1 to 1000)\n"
+        "  --jwt-secret S         present HS256 tokens signed with S (default: none, for\n"
+        "                         --insecure); client i's subject is u(i * U / N)\n"
+        "  --users U              distinct token subjects (default 1000)\n"
         "  -h, --help             show this help\n",
         out);
 }
@@ -621,6 +732,12 @@ int main(int argc, char** argv) {
         else if (arg == "--duration") options.duration = std::atof(value);
         else if (arg == "--window") options.window = std::atof(value);
         else if (arg == "--subscribe-timeout") options.subscribe_timeout = std::atof(value);
+        else if (arg == "--subscriptions-per-client") options.subscriptions_per_client = std::atoi(value);
+        else if (arg == "--where") options.where = value;
+        else if (arg == "--window-order") options.window_order = value;
+        else if (arg == "--window-limit") options.window_limit = std::atoi(value);
+        else if (arg == "--jwt-secret") options.jwt_secret = value;
+        else if (arg == "--users") options.users = std::atoi(value);
         else {
             std::fprintf(stderr, "serve_load: error: unknown option \"%s\"\n"
                                  "Try \"pgsync_serve_load --help\" for more information.\n",
@@ -629,9 +746,16 @@ int main(int argc, char** argv) {
         }
     }
     if (options.port <= 0 || options.port > 65535 || options.clients <= 0 || options.shapes <= 0 ||
-        options.connect_rate <= 0 || options.window <= 0) {
-        std::fprintf(stderr, "serve_load: error: --port, --clients, --shapes, --connect-rate and "
-                             "--window need positive values\n"
+        options.connect_rate <= 0 || options.window <= 0 || options.users <= 0 ||
+        options.subscriptions_per_client <= 0 || options.subscriptions_per_client > 100) {
+        std::fprintf(stderr, "serve_load: error: --port, --clients, --shapes, --connect-rate, "
+                             "--window and --users need positive values, and "
+                             "--subscriptions-per-client 1 to 100\n"
+                             "Try \"pgsync_serve_load --help\" for more information.\n");
+        return 2;
+    }
+    if (options.window_order.empty() != (options.window_limit <= 0)) {
+        std::fprintf(stderr, "serve_load: error: --window-order and --window-limit go together\n"
                              "Try \"pgsync_serve_load --help\" for more information.\n");
         return 2;
     }
