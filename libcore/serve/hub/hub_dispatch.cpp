@@ -48,6 +48,7 @@ void Hub::Impl::dispatch_row(const LogRecord& record) {
     change_candidates(state->index, state->needs_old, row, candidates);
     std::string offset_text;
     record_copy.reset();
+    record_keys_made = false;
     for (auto id : candidates) {
         auto it = state->shapes.find(id);
         if (it == state->shapes.end()) continue;

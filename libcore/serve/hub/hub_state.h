@@ -85,8 +85,11 @@ struct Hub::Impl {
     std::vector<filter::ShapeIndex::ShapeId> candidates;
     std::string tail;
     const TableState* last_table = nullptr;
-    // The record being dispatched, copied once for the windows whose fill is running.
+    // The record being dispatched, copied once for the windows whose fill is running, and its
+    // row's keys, made once for every window of its table.
     std::shared_ptr<const std::string> record_copy;
+    RowKeys record_keys;
+    bool record_keys_made = false;
     void load_tables();
     TableState* find_table(std::string_view schema_token, std::string_view table_token);
 

@@ -66,7 +66,11 @@ void Hub::Impl::dispatch_window(ShapeEntry& entry, ShapeOp op, const LogRecord& 
         else if (window.load->saw(scanned.commit_lsn, record.xid))
             return; // the fill's rows have it already
     }
-    window.window.apply(op, row);
+    if (!record_keys_made) {
+        record_keys = row_keys(*entry.shape->table, row);
+        record_keys_made = true;
+    }
+    window.window.apply(op, row, record_keys);
     if (!window.touched) {
         window.touched = true;
         touched_windows.push_back(&entry);
@@ -200,7 +204,7 @@ void Hub::Impl::on_window_result(LoadResult& result) {
         const ShapeOp op = classify(*entry.shape, replay_row);
         if (op == ShapeOp::None) continue;
         if (window.load && window.load->saw(replay_scanned.commit_lsn, buffered.xid)) continue;
-        window.window.apply(op, replay_row);
+        window.window.apply(op, replay_row, row_keys(table, replay_row));
     }
     window.buffer.clear();
     window.buffer_bytes = 0;

@@ -33,6 +33,15 @@ void append_upsert(std::string& out, bool insert, bool snapshot, std::string_vie
 
 } // namespace
 
+RowKeys row_keys(const TableSchema& table, const RowImages& row) {
+    RowKeys keys;
+    if (row.op != RowImages::Op::Delete)
+        append_row_object(keys.new_key, table, table.key_columns, row.new_cells);
+    if (row.op != RowImages::Op::Insert)
+        append_row_object(keys.old_key, table, table.key_columns, row.old_cells);
+    return keys;
+}
+
 Window::Window(std::shared_ptr<const Shape> shape, WindowOrder order, size_t limit)
     : m_shape(std::move(shape)), m_order(std::move(order)), m_limit(limit),
       m_capacity(limit + std::max<size_t>(10, limit / 2)) {}
@@ -53,13 +62,20 @@ bool Window::finish_row(Row& row) {
 }
 
 long Window::find(const std::string& key) const {
+    if (!m_keys.count(key)) return -1;
     for (size_t i = 0; i < m_rows.size(); ++i)
         if (m_rows[i].key == key) return long(i);
     return -1;
 }
 
+void Window::erase(long at) {
+    m_keys.erase(m_rows[size_t(at)].key);
+    m_rows.erase(m_rows.begin() + at);
+}
+
 void Window::trim() {
     while (m_rows.size() > m_capacity) {
+        m_keys.erase(m_rows.back().key);
         m_rows.pop_back();
         m_complete = false;
     }
@@ -77,6 +93,9 @@ void Window::fill(std::vector<OwnedRow>&& rows) {
         return compare_sort_keys(m_order, a.sort, b.sort) < 0;
     });
     m_complete = returned < fill_rows();
+    m_keys.clear();
+    for (const Row& row : m_rows)
+        m_keys.insert(row.key);
     trim();
     m_broken = false;
     m_filled = true;
@@ -90,29 +109,24 @@ bool Window::place(Row&& row) {
     auto at = std::upper_bound(m_rows.begin(), m_rows.end(), row, [&](const Row& a, const Row& b) {
         return compare_sort_keys(m_order, a.sort, b.sort) < 0;
     });
+    m_keys.insert(row.key);
     m_rows.insert(at, std::move(row));
     trim();
     return true;
 }
 
-void Window::apply(ShapeOp op, const RowImages& change) {
+void Window::apply(ShapeOp op, const RowImages& change, const RowKeys& keys) {
     if (op == ShapeOp::None || !m_filled) return;
     const TableSchema& table = *m_shape->table;
-    auto key_of = [&](const std::vector<filter::Cell>& cells) {
-        std::string key;
-        append_row_object(key, table, table.key_columns, cells);
-        return key;
-    };
     if (op == ShapeOp::Delete) {
-        const long at = find(key_of(change.old_cells));
-        if (at >= 0) m_rows.erase(m_rows.begin() + at);
+        const long at = find(keys.old_key);
+        if (at >= 0) erase(at);
         return;
     }
     // Insert or update: the row as it is now, its unchanged TOASTed values from the row held.
     Row row;
-    const std::string new_key = key_of(change.new_cells);
-    long held = find(new_key);
-    if (held < 0 && change.op == RowImages::Op::Update) held = find(key_of(change.old_cells));
+    long held = find(keys.new_key);
+    if (held < 0 && change.op == RowImages::Op::Update) held = find(keys.old_key);
     row.cells.resize(table.columns.size());
     for (size_t c = 0; c < table.columns.size(); ++c) {
         const filter::Cell& cell = change.new_cells[c];
@@ -123,7 +137,7 @@ void Window::apply(ShapeOp op, const RowImages& change) {
         else if (held >= 0)
             row.cells[c] = m_rows[size_t(held)].cells[c];
     }
-    if (held >= 0) m_rows.erase(m_rows.begin() + held);
+    if (held >= 0) erase(held);
     if (!finish_row(row)) {
         // A value it needs is unknown (an unchanged TOASTed value of a row not held). Past the
         // last row held it does not matter; otherwise only the database can tell.

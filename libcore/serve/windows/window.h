@@ -20,12 +20,21 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace pgsync::serve {
 
 // A row as a fill query returned it: one JSON token per table column ("null" for NULL).
 using OwnedRow = std::vector<std::string>;
+
+// The key objects ({"id":…}) a row change names: the row's after it and before it. Made once per
+// change and shared by every window of the table, since a key-only delete concerns them all.
+struct RowKeys {
+    std::string new_key; // insert, update
+    std::string old_key; // update, delete
+};
+RowKeys row_keys(const TableSchema& table, const RowImages& row);
 
 class Window {
 public:
@@ -38,8 +47,8 @@ public:
 
     // The rows of a fill, in the query's order (sorted again here, by the same rules).
     void fill(std::vector<OwnedRow>&& rows);
-    // A row change, as classify() judged it for the window's shape.
-    void apply(ShapeOp op, const RowImages& row);
+    // A row change, as classify() judged it for the window's shape; keys are row_keys(row).
+    void apply(ShapeOp op, const RowImages& row, const RowKeys& keys);
     // Whether the held rows no longer tell the first `limit`: a refill must run before the next
     // changes are sent.
     bool needs_fill() const;
@@ -69,15 +78,17 @@ private:
     bool place(Row&& row);
     bool finish_row(Row& row);
     long find(const std::string& key) const;
+    void erase(long at);
     void trim();
 
     std::shared_ptr<const Shape> m_shape;
     WindowOrder m_order;
     size_t m_limit;
     size_t m_capacity;
-    std::vector<Row> m_rows; // sorted
-    bool m_complete = false; // no matching row sorts after the last one held
-    bool m_broken = false;   // a change could not be placed: only a fill can tell
+    std::vector<Row> m_rows;                // sorted
+    std::unordered_set<std::string> m_keys; // of m_rows: a change of a row not held costs a lookup
+    bool m_complete = false;                // no matching row sorts after the last one held
+    bool m_broken = false;                  // a change could not be placed: only a fill can tell
     bool m_filled = false;
     std::vector<Shown> m_shown; // what subscribers were last sent, in order
 };

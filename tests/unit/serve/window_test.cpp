@@ -191,7 +191,7 @@ TEST_CASE("window: a client applying its frames holds the query's result after e
             REQUIRE(record::scan_record(line, scanned));
             RowImages row;
             REQUIRE(read_row(*table, scanned, row));
-            window.apply(classify(*shape, row), row);
+            window.apply(classify(*shape, row), row, row_keys(*table, row));
         }
         settle();
         ++transactions;
@@ -229,7 +229,7 @@ TEST_CASE("window: a row past the last one held is not placed, and a refill brin
         REQUIRE(record::scan_record(line, scanned));
         RowImages row;
         REQUIRE(read_row(*table, scanned, row));
-        window.apply(classify(*shape, row), row);
+        window.apply(classify(*shape, row), row, row_keys(*table, row));
     }
     CHECK(window.held() == 2);
     CHECK_FALSE(window.needs_fill());
@@ -239,7 +239,7 @@ TEST_CASE("window: a row past the last one held is not placed, and a refill brin
     REQUIRE(record::scan_record(line, scanned));
     RowImages row;
     REQUIRE(read_row(*table, scanned, row));
-    window.apply(classify(*shape, row), row);
+    window.apply(classify(*shape, row), row, row_keys(*table, row));
     CHECK(window.needs_fill());
 }
 
