@@ -7,12 +7,15 @@
 #include "util/error.h"
 #include "util/units.h"
 
+#include <array>
 #include <atomic>
+#include <cstring>
 #include <curl/curl.h>
 #include <deque>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <openssl/sha.h>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -100,6 +103,25 @@ std::string one_line(std::string text) {
     return text;
 }
 
+// What the cache files a check under: the SHA-256 of its identity (check_key), so an entry costs
+// about 130 bytes whatever the row's size, not a copy of the row.
+using CacheKey = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
+
+CacheKey cache_key(const std::string& check_key) {
+    CacheKey digest;
+    SHA256(reinterpret_cast<const unsigned char*>(check_key.data()), check_key.size(),
+           digest.data());
+    return digest;
+}
+
+struct CacheKeyHash {
+    size_t operator()(const CacheKey& key) const {
+        size_t hash;
+        std::memcpy(&hash, key.data(), sizeof hash); // already uniform
+        return hash;
+    }
+};
+
 // Verdicts, kept until their TTL passes; past max entries the oldest go first. Only Authorized and
 // Denied are kept. Not thread-safe: the owner locks.
 class VerdictCache {
@@ -107,8 +129,8 @@ public:
     explicit VerdictCache(size_t max_entries) : m_max_entries(max_entries) {}
 
     // The verdict for key, if one is cached and still fresh.
-    std::optional<bool> find(const std::string& key, Clock::time_point now) {
-        auto it = m_entries.find(key);
+    std::optional<bool> find(const std::string& check, Clock::time_point now) {
+        auto it = m_entries.find(cache_key(check));
         if (it == m_entries.end()) return std::nullopt;
         if (it->second.expires <= now) {
             m_order.erase(it->second.order);
@@ -118,9 +140,9 @@ public:
         return it->second.authorized;
     }
 
-    void insert(const std::string& key, bool authorized, Clock::time_point expires) {
+    void insert(const std::string& check, bool authorized, Clock::time_point expires) {
         if (m_max_entries == 0) return;
-        auto [it, inserted] = m_entries.try_emplace(key);
+        auto [it, inserted] = m_entries.try_emplace(cache_key(check));
         if (!inserted) m_order.erase(it->second.order);
         it->second.authorized = authorized;
         it->second.expires = expires;
@@ -129,7 +151,7 @@ public:
         const Clock::time_point now = Clock::now();
         while (!m_order.empty() && (m_entries.size() > m_max_entries ||
                                     m_entries.find(*m_order.front())->second.expires <= now)) {
-            const std::string* oldest = m_order.front();
+            const CacheKey* oldest = m_order.front();
             m_order.pop_front();
             m_entries.erase(*oldest);
         }
@@ -139,11 +161,11 @@ private:
     struct Entry {
         bool authorized = false;
         Clock::time_point expires;
-        std::list<const std::string*>::iterator order;
+        std::list<const CacheKey*>::iterator order;
     };
     size_t m_max_entries;
-    std::unordered_map<std::string, Entry> m_entries;
-    std::list<const std::string*> m_order; // keys of m_entries (stable), oldest first
+    std::unordered_map<CacheKey, Entry, CacheKeyHash> m_entries;
+    std::list<const CacheKey*> m_order; // keys of m_entries (stable), oldest first
 };
 
 struct Waiter {
