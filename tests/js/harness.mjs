@@ -4,7 +4,7 @@
 // even when a test fails (call cleanup() from an after() hook; process exit kills the rest).
 import { execFile, spawn } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { AssertionError } from 'node:assert'
@@ -383,10 +383,11 @@ export function signHs256(claims, secret) {
 // Starts pgsync-serve for tables (existing tables, SQL names): creates their publication and slot
 // with pgsync-init, then the server on a free loopback port with its own storage directory, in
 // insecure mode (so DELETE /v1/shape is allowed), or, with jwtSecret, requiring HS256 tokens
-// signed with it (signHs256). Resolves to
-// {url, wsUrl, port, slot, publication, storageDir, stderr(), stop(), kill(), start(), restart()};
+// signed with it (signHs256). configYaml, when given, is written to a pgsync.yaml(5) file passed
+// with --config (e.g. serve.auth.row_webhook); the command-line options above win over it. Resolves
+// to {url, wsUrl, port, slot, publication, storageDir, stderr(), stop(), kill(), start(), restart()};
 // cleanup() kills the server and drops the slot and publication.
-export async function startServe({ tables, extraArgs = [], jwtSecret = null }) {
+export async function startServe({ tables, extraArgs = [], jwtSecret = null, configYaml = null }) {
   const name = uniqueName('js')
   const slot = `${name}_slot`
   const publication = `${name}_pub`
@@ -404,9 +405,11 @@ export async function startServe({ tables, extraArgs = [], jwtSecret = null }) {
 
   const storageDir = mkdtempSync(path.join(tmpRoot(), `${name}-`))
   const readyFile = `${storageDir}.ready`
+  const configFile = `${storageDir}.yaml`
   onCleanup(async () => {
     rmSync(storageDir, { recursive: true, force: true })
     rmSync(readyFile, { force: true })
+    rmSync(configFile, { force: true })
   })
   const threads = process.env.PGSYNC_TEST_SERVE_THREADS
   const baseArgs = ['-d', testDsn(), '-S', slot, '-P', publication]
@@ -417,6 +420,10 @@ export async function startServe({ tables, extraArgs = [], jwtSecret = null }) {
   } else {
     tailArgs.push('--jwt-secret-env', 'PGSYNC_TEST_JWT')
     env.PGSYNC_TEST_JWT = jwtSecret
+  }
+  if (configYaml !== null) {
+    writeFileSync(configFile, configYaml)
+    tailArgs.push('--config', configFile)
   }
   if (threads && !extraArgs.includes('--threads')) tailArgs.push('--threads', threads)
   tailArgs.push(...extraArgs)
