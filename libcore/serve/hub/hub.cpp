@@ -37,6 +37,9 @@ bool ends_transaction(LogOffset offset) {
     return offset.op % 2 == 1;
 }
 
+// How often a table's indexes may be read again for windows that none served.
+constexpr auto kIndexRereadInterval = std::chrono::seconds(1);
+
 } // namespace
 
 Hub::Impl::Impl(const HubOptions& o, ChangeLog& l, Loader& ld, Metrics& m,
@@ -207,7 +210,9 @@ void Hub::Impl::invalidate_table(TableState& state, std::string_view reason) {
     std::vector<Subscription*> subs;
     for (auto& session_pair : sessions)
         for (auto& [id, sub] : session_pair.second->subscriptions)
-            if (sub->shape && sub->shape->shape->table == state.schema) subs.push_back(sub.get());
+            if (sub->shape && sub->shape->shape->table->schema == state.schema->schema &&
+                sub->shape->shape->table->name == state.schema->name)
+                subs.push_back(sub.get());
     for (Subscription* sub : subs) {
         Session& session = *sub->session;
         std::string id_json = sub->id_json;
@@ -283,7 +288,14 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
         order.emplace();
         const std::vector<int> equalities =
             shape->filter ? shape->filter->equality_columns() : std::vector<int>{};
-        if (auto refused = make_window_order(*state.schema, terms, equalities, *order))
+        auto refused = make_window_order(*state.schema, terms, equalities, *order);
+        const auto now = std::chrono::steady_clock::now();
+        if (refused && refused->missing_index && now - state.indexes_read > kIndexRereadInterval) {
+            state.indexes_read = now;
+            reload_table(state); // the shapes already made keep the schema they were made with
+            refused = make_window_order(*state.schema, terms, equalities, *order);
+        }
+        if (refused)
             return error(session, id_json, "bad-order", refused->message + ". " + refused->hint);
         identity += "|order:" + order->identity + "|limit:" + std::to_string(*request.limit);
     }

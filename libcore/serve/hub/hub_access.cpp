@@ -20,13 +20,44 @@ namespace {
 
 constexpr std::string_view kChangeType = "{\"type\":\"change\"";
 
-// The "new" object of a change frame's text, or empty (a delete carries no row to authorise).
-std::string_view new_row(std::string_view frame) {
-    std::string_view row;
-    record::for_each_member(frame, [&](std::string_view key, std::string_view value) {
-        if (key == "\"new\"") row = value;
+// A change frame's members the gate reads: the row it sends ("new"), the row before it ("old"),
+// the key, the offset and the subscription's id.
+struct FrameRows {
+    std::string_view id, offset, key, new_row, old_row;
+};
+
+FrameRows frame_rows(std::string_view frame) {
+    FrameRows rows;
+    record::for_each_member(frame, [&](std::string_view name, std::string_view value) {
+        if (name == "\"new\"")
+            rows.new_row = value;
+        else if (name == "\"old\"")
+            rows.old_row = value;
+        else if (name == "\"key\"")
+            rows.key = value;
+        else if (name == "\"offset\"")
+            rows.offset = value;
+        else if (name == "\"id\"")
+            rows.id = value;
     });
-    return row;
+    return rows;
+}
+
+// The frame that tells a client a row is gone without saying anything of it but its key: what a
+// row the webhook refused becomes for a client that may hold an earlier version.
+std::string key_only_delete(std::string_view frame) {
+    const FrameRows rows = frame_rows(frame);
+    std::string text = "{\"type\":\"change\",\"id\":";
+    text += rows.id;
+    text += ",\"op\":\"delete\"";
+    if (!rows.offset.empty()) {
+        text += ",\"offset\":";
+        text += rows.offset;
+    }
+    text += ",\"key\":";
+    text += rows.key;
+    text += '}';
+    return text;
 }
 
 } // namespace
@@ -43,7 +74,18 @@ bool Hub::Impl::gate(Session& session, Subscription& sub,
     held.mark = mark;
     held.verdict = Subscription::Gated::Verdict::Deliver;
     if (change) {
-        const std::string_view row = new_row(held.text);
+        // An update's "old" is a version of the row nobody asked the webhook about: cut it.
+        FrameRows rows = frame_rows(held.text);
+        if (!rows.new_row.empty() && !rows.old_row.empty()) {
+            const size_t value = size_t(rows.old_row.data() - held.text.data());
+            const size_t member = held.text.rfind(",\"old\":", value);
+            held.text.erase(member, value + rows.old_row.size() - member);
+            rows = frame_rows(held.text);
+        }
+        // The row the frame shows: the new one, or a delete's old one (a key-only delete shows
+        // nothing but the key, and goes as it is).
+        held.old_row = rows.new_row.empty();
+        const std::string_view row = held.old_row ? rows.old_row : rows.new_row;
         if (!row.empty()) {
             const TableSchema& table = *sub.shape->shape->table;
             RowCheck check;
@@ -86,17 +128,20 @@ void Hub::Impl::release(Session& session, Subscription& sub, bool may_end) {
     while (!sub.gated.empty()) {
         Subscription::Gated& head = sub.gated.front();
         if (head.verdict == Verdict::Waiting) return;
-        const bool drop_row =
-            head.verdict == Verdict::Denied &&
-            options.row_webhook->options().on_deny == RowWebhookOptions::OnDeny::DropRow &&
-            !sub.shape->window; // a window's frames place rows by their neighbours
-        if (head.verdict == Verdict::Deliver || drop_row) {
-            if (head.verdict == Verdict::Deliver) {
-                releasing = true;
-                enqueue(session, {std::string_view(head.text)}, head.mark);
-                releasing = false;
-            }
-            sub.gated_bytes -= head.text.size();
+        // A refused row leaves only its key behind: a delete's old row (the client may hold an
+        // earlier version, authorised then), or any row with on_deny: drop (the client may hold
+        // the version before this update). A window's rows are placed by their neighbours, so a
+        // refusal ends a window's subscription whatever on_deny says.
+        const bool key_only = head.verdict == Verdict::Denied && !sub.shape->window &&
+                              (head.old_row || options.row_webhook->options().on_deny ==
+                                                   RowWebhookOptions::OnDeny::DropRow);
+        if (head.verdict == Verdict::Deliver || key_only) {
+            const size_t held_bytes = head.text.size();
+            if (key_only) head.text = key_only_delete(head.text);
+            releasing = true;
+            enqueue(session, {std::string_view(head.text)}, head.mark);
+            releasing = false;
+            sub.gated_bytes -= held_bytes;
             sub.gated.pop_front();
             if (session.close_code) return; // dropped as a slow consumer
             continue;

@@ -50,6 +50,9 @@ struct TableState {
     std::unordered_map<std::string, uint64_t> by_identity;
     std::vector<uint64_t> needs_old; // shapes to try whenever a row lacks a full old image
     const config::Table* config = nullptr;
+    // When its indexes were last read again for a window that none served (CREATE INDEX sends
+    // nothing through the slot): at most every few seconds, whatever clients ask.
+    std::chrono::steady_clock::time_point indexes_read{};
 };
 
 struct Hub::Impl {

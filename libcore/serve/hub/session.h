@@ -54,6 +54,9 @@ struct Subscription {
         uint64_t ticket = 0;
         Verdict verdict = Verdict::Waiting;
         std::string reason;
+        // The row asked about is one the client may hold from before (a delete's old row), so a
+        // denial only tells it the key is gone, whatever on_deny says.
+        bool old_row = false;
     };
     std::deque<Gated> gated;
     size_t gated_bytes = 0;

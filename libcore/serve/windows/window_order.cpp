@@ -112,7 +112,7 @@ std::optional<WindowOrderProblem> make_window_order(const TableSchema& table,
                                       "\" serves the order \"" + said +
                                       "\" after the filter's "
                                       "equalities, so every refill would read the table",
-                                  index_hint(table, ordered, equality_columns)};
+                                  index_hint(table, ordered, equality_columns), true};
     }
     for (const auto& column : out.columns) {
         if (!out.sql.empty()) out.sql += ", ";

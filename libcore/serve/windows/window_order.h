@@ -28,8 +28,10 @@ struct WindowOrder {
 };
 
 struct WindowOrderProblem {
-    std::string message; // "column \"body\" of type jsonb cannot order a window"
-    std::string hint;    // a full sentence: what to do ("Create it: CREATE INDEX …")
+    std::string message;        // "column \"body\" of type jsonb cannot order a window"
+    std::string hint;           // a full sentence: what to do ("Create it: CREATE INDEX …")
+    bool missing_index = false; // no index serves it (one may have been made since the tables
+                                // were read)
 };
 
 // The order of terms on table, for a filter that fixes equality_columns (an index may lead with
