@@ -173,6 +173,9 @@ class App:
         self.stats = Stats()
         secret = os.environ.get(options.session_secret_env, "")
         self.sessions = Sessions(secret.encode() if secret else secrets.token_bytes(32))
+        # pgsync-serve sends this with every webhook call (row_webhook.secret_env): without it,
+        # anyone who reaches /authorize-row could ask who may see what.
+        self.webhook_secret = os.environ.get(options.webhook_secret_env, "")
         self.api_key = os.environ.get(options.api_key_env, "")
         if not self.api_key:
             raise SystemExit(f"chat-backend: error: the environment variable "
@@ -363,6 +366,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(201, self.app.post_message(user, group, text))
 
     def authorize_row(self):
+        secret = self.app.webhook_secret
+        if secret and not hmac.compare_digest(self.headers.get("Authorization", ""),
+                                              "Bearer " + secret):
+            raise HttpError(401, "the row webhook answers pgsync-serve only (Authorization: Bearer)")
         body = self.read_json()
         if isinstance(body, list):
             self.send(200, self.app.authorize(body))
@@ -397,6 +404,9 @@ def parse_options(argv):
                         help="pgsync-serve's address, for POST /v1/token and the page's WebSocket")
     parser.add_argument("--api-key-env", default="PGSYNC_API_KEY",
                         help="the environment variable holding pgsync-serve's API key")
+    parser.add_argument("--webhook-secret-env", default="CHAT_WEBHOOK_SECRET",
+                        help="the environment variable holding the secret pgsync-serve sends to "
+                             "/authorize-row (serve.auth.row_webhook.secret_env); unset: none asked")
     parser.add_argument("--session-secret-env", default="CHAT_SESSION_SECRET",
                         help="the environment variable holding the session cookie's key "
                              "(default: a random key per run, which signs everyone out)")

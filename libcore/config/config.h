@@ -79,6 +79,7 @@ struct RowWebhook {
     Value<int> batch_size{1};
     Value<std::string> on_deny{"cancel"}; // cancel | drop
     Value<std::string> source_db_id;      // empty: the database's name
+    Value<std::string> secret_env; // the variable holding the bearer token sent with each call
     Origin origin;
 };
 

@@ -164,7 +164,8 @@ void read_row_webhook(Reader& reader, const YamlNode& auth, ServeAuth& out) {
     webhook.origin = node->origin;
     reader.check_keys(
         *node, context,
-        {"url", "timeout", "concurrency", "cache_ttl", "batch_size", "on_deny", "source_db_id"});
+        {"url", "timeout", "concurrency", "cache_ttl", "batch_size", "on_deny", "source_db_id",
+         "secret_env"});
     if (!Reader::given(*node, "url"))
         reader.error(node->origin, "\"row_webhook\" in \"serve.auth\" has no \"url\"",
                      "Give the app's endpoint that authorises rows, e.g. url: "
@@ -198,6 +199,8 @@ void read_row_webhook(Reader& reader, const YamlNode& auth, ServeAuth& out) {
                      "Valid values are \"cancel\" (end the subscription) and \"drop\" (skip the "
                      "row).");
     reader.read(*node, "source_db_id", context, webhook.source_db_id);
+    reader.read(*node, "secret_env", context, webhook.secret_env);
+    check_variable_name(reader, webhook.secret_env, "secret_env", context);
 }
 
 void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {

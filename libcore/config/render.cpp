@@ -140,6 +140,7 @@ void render_row_webhook(Writer& w, const std::optional<RowWebhook>& webhook, boo
     w.string(6, "on_deny", webhook->on_deny);
     w.string(6, "source_db_id", webhook->source_db_id,
              webhook->source_db_id.set ? "" : "the database's name");
+    if (webhook->secret_env.set) w.environment(6, "secret_env", webhook->secret_env);
 }
 
 } // namespace

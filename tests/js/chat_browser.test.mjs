@@ -139,7 +139,8 @@ async function startServe(dsn, backendUrl, port) {
     '--listen', `127.0.0.1:${port}`, '--storage-dir', path.join(dir, 'data'),
     '--ready-file', readyFile, '--allow-origin', backendUrl,
     '--threads', process.env.PGSYNC_TEST_SERVE_THREADS ?? '1']
-  const serveEnv = { ...process.env, PGSYNC_JWT_SECRET: env.jwtSecret, PGSYNC_API_KEY: env.apiKey }
+  const serveEnv = { ...process.env, PGSYNC_JWT_SECRET: env.jwtSecret, PGSYNC_API_KEY: env.apiKey,
+    CHAT_WEBHOOK_SECRET: env.webhookSecret }
   let proc = null
   const serve = {
     async start() {
@@ -165,7 +166,7 @@ async function startBackend(dsn, servePort) {
   const proc = startProcess(path.join(exampleDir, 'backend.py'),
     ['--listen', '127.0.0.1:0', '--dsn', dsn, '--pgsync-url', `http://127.0.0.1:${servePort}`,
       '--token-ttl', String(kTokenTtl), '--ready-file', readyFile],
-    { env: { ...process.env, PGSYNC_API_KEY: env.apiKey } })
+    { env: { ...process.env, PGSYNC_API_KEY: env.apiKey, CHAT_WEBHOOK_SECRET: env.webhookSecret } })
   onCleanup(async () => stopProcess(proc, 'SIGTERM', 5_000))
   const address = await readyAddress(proc, readyFile, 'the chat backend')
   return { url: `http://${address}`, proc }
@@ -239,6 +240,7 @@ before(async () => {
   const started = Date.now()
   env.jwtSecret = randomBytes(32).toString('hex')
   env.apiKey = randomBytes(24).toString('hex')
+  env.webhookSecret = randomBytes(24).toString('hex')
   const database = await createDatabase()
   env.dsn = database.dsn
   env.servePort = await freePort()
@@ -413,6 +415,18 @@ test('every row reached the page through the backend\'s row webhook, which the t
   assert.ok(counts.tokens >= 4, `the backend issued ${counts.tokens} tokens`)
   assert.equal(counts.messages, 1, 'the backend wrote one message (the form\'s)')
   timings.backend = counts
+})
+
+test('the row webhook answers only pgsync-serve, which sends the secret of row_webhook.secret_env', kTimeout, async () => {
+  const check = { userId: 'priya', sourceDbId: 'chat', schema: 'public', table: 'messages', row: { group_name: 'book-club' } }
+  const ask = (headers) => fetch(`${env.backend.url}/authorize-row`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(check),
+  })
+  assert.equal((await ask({})).status, 401)
+  assert.equal((await ask({ Authorization: 'Bearer not-the-secret' })).status, 401)
+  const answered = await ask({ Authorization: `Bearer ${env.webhookSecret}` })
+  assert.equal(answered.status, 200)
+  assert.equal((await answered.json()).delivery_authorized, true)
 })
 
 test('a user removed from the group gets none of its new messages: the row webhook refuses them', kTimeout, async () => {

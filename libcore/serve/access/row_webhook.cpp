@@ -9,6 +9,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <curl/curl.h>
 #include <deque>
@@ -260,6 +261,15 @@ RowWebhookOptions row_webhook_options(const config::RowWebhook& config) {
     options.on_deny = config.on_deny.value == "drop" ? RowWebhookOptions::OnDeny::DropRow
                                                      : RowWebhookOptions::OnDeny::Cancel;
     options.source_db_id = config.source_db_id.value;
+    if (config.secret_env.set) {
+        const char* secret = std::getenv(config.secret_env.value.c_str());
+        if (!secret || !*secret)
+            throw usage_error("environment variable \"" + config.secret_env.value +
+                                  "\" named by serve.auth.row_webhook.secret_env is not set",
+                              "Export the secret your webhook expects as a bearer token, or "
+                              "remove secret_env.");
+        options.secret = secret;
+    }
     return options;
 }
 
@@ -539,8 +549,11 @@ RowWebhook::RowWebhook(RowWebhookOptions options, std::function<void(size_t shar
     curl_multi_setopt(impl.multi.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS,
                       long(impl.options.concurrency));
     curl_slist* headers = nullptr;
+    const std::string authorization = "Authorization: Bearer " + impl.options.secret;
     for (const char* header : {"Content-Type: application/json", "Accept: application/json",
-                               "Expect:"}) { // no 100-continue round trip for large batches
+                               "Expect:", // no 100-continue round trip for large batches
+                               impl.options.secret.empty() ? nullptr : authorization.c_str()}) {
+        if (!header) continue;
         curl_slist* longer = curl_slist_append(headers, header);
         if (!longer) {
             curl_slist_free_all(headers);

@@ -26,11 +26,14 @@ struct RowWebhookOptions {
     size_t batch_size = 1;                      // >1: POST arrays of up to n checks
     enum class OnDeny { Cancel, DropRow } on_deny = OnDeny::Cancel;
     std::string source_db_id; // "sourceDbId" in each request
+    std::string secret;       // sent as "Authorization: Bearer <secret>", so the app knows the
+                              // caller; empty: no Authorization header
     size_t max_cache_entries = 1'000'000;
 };
 
 // The options serve.auth.row_webhook of pgsync.yaml stands for (the loader has checked its values;
-// one it could not have accepted throws a usage Error). source_db_id stays empty when not given.
+// one it could not have accepted throws a usage Error, as does a secret_env naming a variable that
+// is not set). source_db_id stays empty when not given.
 RowWebhookOptions row_webhook_options(const config::RowWebhook& config);
 
 struct RowCheck {

@@ -467,3 +467,31 @@ TEST_CASE("a URL that is not http or https is refused", "[webhook]") {
     options.url = "HTTPS://example.com/check";
     CHECK_NOTHROW(RowWebhook(options, [](size_t) {}));
 }
+
+TEST_CASE("row webhook: with a secret, each call carries it as a bearer token, and only then",
+          "[serve][webhook]") {
+    std::mutex mutex;
+    std::vector<std::string> authorizations;
+    HttpServer server([&](const HttpServerRequest& request) {
+        std::string authorization = "(none)";
+        for (const auto& [name, value] : request.headers)
+            if (name == "authorization" || name == "Authorization") authorization = value;
+        std::lock_guard lock(mutex);
+        authorizations.push_back(authorization);
+        HttpServerResponse response;
+        response.body = R"({"delivery_authorized":true})";
+        return response;
+    });
+    for (const std::string secret : {"s3cret-token", ""}) {
+        Inbox inbox;
+        RowWebhookOptions options = options_for(server);
+        options.secret = secret;
+        auto webhook = make_webhook(options, inbox);
+        webhook->submit({check(1, "u1", R"({"id":1})")});
+        REQUIRE(collect(*webhook, inbox, 0, 1).at(1).kind == Kind::Authorized);
+    }
+    std::lock_guard lock(mutex);
+    REQUIRE(authorizations.size() == 2);
+    CHECK(authorizations[0] == "Bearer s3cret-token");
+    CHECK(authorizations[1] == "(none)");
+}

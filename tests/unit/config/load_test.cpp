@@ -527,7 +527,7 @@ t.yaml:8:19: error: "batch_size" in "serve.auth.row_webhook" must be between 1 a
 t.yaml:9:16: error: unknown value "ignore" for "on_deny" in "serve.auth.row_webhook"
 hint: Valid values are "cancel" (end the subscription) and "drop" (skip the row).
 t.yaml:10:7: error: unknown key "retries" in "serve.auth.row_webhook"
-hint: Valid keys in "serve.auth.row_webhook" are "url", "timeout", "concurrency", "cache_ttl", "batch_size", "on_deny" and "source_db_id".
+hint: Valid keys in "serve.auth.row_webhook" are "url", "timeout", "concurrency", "cache_ttl", "batch_size", "on_deny", "source_db_id" and "secret_env".
 )");
     CHECK(problems("serve:\n  auth:\n    row_webhook:\n      url: http://h/\n      timeout: 0\n") ==
           "t.yaml:5:16: error: \"timeout\" in \"serve.auth.row_webhook\" must be longer than 0\n"

@@ -2,6 +2,9 @@
 // tested against a real HTTP server in tests/integration/serve/row_webhook_test.cpp).
 #include "config/load.h"
 #include "serve/access/row_webhook.h"
+#include "util/error.h"
+
+#include <cstdlib>
 
 #include <catch2/catch.hpp>
 
@@ -51,4 +54,29 @@ TEST_CASE("a webhook URL is shown without its credentials and query", "[serve][w
     CHECK(displayed_url("http://127.0.0.1:3000/check") == "http://127.0.0.1:3000/check");
     CHECK(displayed_url("http://app.example?token=t") == "http://app.example");
     CHECK(displayed_url("http://app.example/p@q") == "http://app.example/p@q");
+}
+
+TEST_CASE("row_webhook_options reads the secret from the variable secret_env names, and refuses "
+          "one that is not set",
+          "[serve][webhook]") {
+    auto load = [](const std::string& variable) {
+        return pgsync::config::load_text("serve:\n  auth:\n    row_webhook:\n      url: http://h/\n"
+                                         "      secret_env: " +
+                                             variable + "\n",
+                                         "w.yaml");
+    };
+    ::setenv("PGSYNC_TEST_WEBHOOK_SECRET", "hook-secret", 1);
+    auto loaded = load("PGSYNC_TEST_WEBHOOK_SECRET");
+    REQUIRE(pgsync::config::format_text(loaded.diagnostics) == "");
+    CHECK(row_webhook_options(*loaded.config.serve.auth.row_webhook).secret == "hook-secret");
+    ::unsetenv("PGSYNC_TEST_WEBHOOK_SECRET");
+    try {
+        row_webhook_options(*loaded.config.serve.auth.row_webhook);
+        FAIL("an unset variable was accepted");
+    } catch (const pgsync::Error& e) {
+        CHECK(std::string(e.what()) == "environment variable \"PGSYNC_TEST_WEBHOOK_SECRET\" named "
+                                       "by serve.auth.row_webhook.secret_env is not set");
+    }
+    CHECK(pgsync::config::format_text(load("not-a-name").diagnostics).find("secret_env") !=
+          std::string::npos);
 }
