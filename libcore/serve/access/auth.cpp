@@ -5,6 +5,7 @@
 
 #include "config/table_name.h"
 #include "serve/access/jwt_keys.h"
+#include "serve/access/strict_json.h"
 
 #include <algorithm>
 #include <array>
@@ -105,28 +106,16 @@ AuthResult malformed(std::string_view why) {
 // to its issuer and to us.
 std::optional<json> parse_object(const std::string& text, std::string_view what,
                                  std::string& error) {
-    std::vector<std::set<std::string>> keys_per_object;
-    std::string duplicate;
-    auto reject_duplicates = [&](int, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::object_start) keys_per_object.emplace_back();
-        if (event == json::parse_event_t::object_end) keys_per_object.pop_back();
-        if (event == json::parse_event_t::key && !keys_per_object.empty() &&
-            !keys_per_object.back().insert(parsed.get<std::string>()).second && duplicate.empty())
-            duplicate = parsed.get<std::string>();
-        return true;
-    };
-    try {
-        json value = json::parse(text, reject_duplicates);
-        if (!duplicate.empty())
-            error =
-                "malformed token: " + std::string(what) + " has key \"" + duplicate + "\" twice";
-        else if (!value.is_object())
-            error = "malformed token: " + std::string(what) + " is not a JSON object";
-        else
-            return value;
-    } catch (const json::exception&) {
+    StrictJson parsed = parse_strict_json(text);
+    if (!parsed.duplicate.empty())
+        error =
+            "malformed token: " + std::string(what) + " has key \"" + parsed.duplicate + "\" twice";
+    else if (!parsed.value)
         error = "malformed token: " + std::string(what) + " is not valid JSON";
-    }
+    else if (!parsed.value->is_object())
+        error = "malformed token: " + std::string(what) + " is not a JSON object";
+    else
+        return std::move(parsed.value);
     return std::nullopt;
 }
 

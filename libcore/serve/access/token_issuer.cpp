@@ -4,6 +4,7 @@
 
 #include "filter/where_parser.h"
 #include "serve/access/auth.h"
+#include "serve/access/strict_json.h"
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -37,30 +38,15 @@ int highest_param(const filter::Expr& expr) {
 // Parses the body, refusing a key given twice in any object (a table granted twice must not be
 // read one way here and another way by a verifier).
 std::optional<json> parse_body(std::string_view body, std::string& error) {
-    std::vector<std::set<std::string>> keys_per_object;
-    std::string duplicate;
-    auto reject_duplicates = [&](int, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::object_start) keys_per_object.emplace_back();
-        if (event == json::parse_event_t::object_end) keys_per_object.pop_back();
-        if (event == json::parse_event_t::key && !keys_per_object.empty() &&
-            !keys_per_object.back().insert(parsed.get<std::string>()).second && duplicate.empty())
-            duplicate = parsed.get<std::string>();
-        return true;
-    };
-    try {
-        json value = json::parse(body, reject_duplicates);
-        if (!duplicate.empty())
-            error = "the body has the key \"" + duplicate + "\" twice in one object";
-        else if (!value.is_object())
-            error = "the body is not a JSON object";
-        else
-            return value;
-    } catch (const json::exception& e) {
-        std::string message = e.what();
-        if (auto colon = message.find(": "); colon != std::string::npos)
-            message = message.substr(colon + 2);
-        error = "the body is not valid JSON: " + message;
-    }
+    StrictJson parsed = parse_strict_json(body);
+    if (!parsed.duplicate.empty())
+        error = "the body has the key \"" + parsed.duplicate + "\" twice in one object";
+    else if (!parsed.value)
+        error = "the body is not valid JSON: " + parsed.syntax_error;
+    else if (!parsed.value->is_object())
+        error = "the body is not a JSON object";
+    else
+        return std::move(parsed.value);
     return std::nullopt;
 }
 
