@@ -418,7 +418,7 @@ test('every row reached the page through the backend\'s row webhook, which the t
 })
 
 test('the row webhook answers only pgsync-serve, which sends the secret of row_webhook.secret_env', kTimeout, async () => {
-  const check = { userId: 'priya', sourceDbId: 'chat', schema: 'public', table: 'messages', row: { group_name: 'book-club' } }
+  const check = { userId: 'Priya', sourceDbId: 'chat', schema: 'public', table: 'messages', row: { group_name: 'book-club' } }
   const ask = (headers) => fetch(`${env.backend.url}/authorize-row`, {
     method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(check),
   })
