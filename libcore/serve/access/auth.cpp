@@ -41,23 +41,6 @@ int base64url_value(char c) {
     return -1;
 }
 
-std::string base64url_encode(std::string_view bytes) {
-    std::string out;
-    out.reserve((bytes.size() * 4 + 2) / 3);
-    uint32_t bits = 0;
-    int bit_count = 0;
-    for (unsigned char c : bytes) {
-        bits = (bits << 8) | c;
-        bit_count += 8;
-        while (bit_count >= 6) {
-            bit_count -= 6;
-            out += kBase64UrlAlphabet[(bits >> bit_count) & 0x3F];
-        }
-    }
-    if (bit_count > 0) out += kBase64UrlAlphabet[(bits << (6 - bit_count)) & 0x3F];
-    return out;
-}
-
 // Unpadded base64url only (RFC 7515 §2), and only its canonical form: the unused low bits of the
 // last character must be zero, so that exactly one text decodes to given bytes and flipping any
 // character of a signature is always noticed.
@@ -196,6 +179,23 @@ AuthResult read_claims(const json& claims, int64_t now, const JwtOptions& option
 }
 
 } // namespace
+
+std::string base64url_encode(std::string_view bytes) {
+    std::string out;
+    out.reserve((bytes.size() * 4 + 2) / 3);
+    uint32_t bits = 0;
+    int bit_count = 0;
+    for (unsigned char c : bytes) {
+        bits = (bits << 8) | c;
+        bit_count += 8;
+        while (bit_count >= 6) {
+            bit_count -= 6;
+            out += kBase64UrlAlphabet[(bits >> bit_count) & 0x3F];
+        }
+    }
+    if (bit_count > 0) out += kBase64UrlAlphabet[(bits << (6 - bit_count)) & 0x3F];
+    return out;
+}
 
 // Fills principal.tables (or all_tables) from the claim; returns an error, empty when well formed.
 // Strict on purpose: an unknown key ("filter" for "where") or a second spelling of one table must

@@ -87,6 +87,9 @@ std::string read_table_grants(const nlohmann::json& tables, std::string_view wha
 // Constant-time comparison of an API key.
 bool api_key_matches(std::string_view given, std::string_view expected);
 
+// Unpadded base64url (RFC 7515 §2), as JWTs carry their parts.
+std::string base64url_encode(std::string_view bytes);
+
 // Signs claims (a JSON object text) as an HS256 JWT: for tests, examples and the quickstart.
 std::string sign_hs256(std::string_view claims_json, std::string_view secret);
 

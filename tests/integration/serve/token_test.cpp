@@ -3,6 +3,7 @@
 // body, another method or a server without a secret are refused with a one-line JSON error. And
 // an identity provider's RS256 token, verified with --jwt-public-key-file, subscribes too.
 #include "pg_test.h"
+#include "serve/access/auth.h"
 #include "serve_support.h"
 
 #include <catch2/catch.hpp>
@@ -75,28 +76,11 @@ json error_of(const HttpResponse& response) {
     return body;
 }
 
-std::string b64url(std::string_view bytes) {
-    static const char* alphabet =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    uint32_t bits = 0;
-    int count = 0;
-    for (unsigned char c : bytes) {
-        bits = (bits << 8) | c;
-        count += 8;
-        while (count >= 6) {
-            count -= 6;
-            out += alphabet[(bits >> count) & 63];
-        }
-    }
-    if (count > 0) out += alphabet[(bits << (6 - count)) & 63];
-    return out;
-}
-
 // An RS256 token as an identity provider signs it.
 std::string rs256_token(EVP_PKEY* key, const json& claims) {
     const std::string input =
-        b64url(json{{"alg", "RS256"}, {"kid", "idp-1"}}.dump()) + "." + b64url(claims.dump());
+        pgsync::serve::base64url_encode(json{{"alg", "RS256"}, {"kid", "idp-1"}}.dump()) + "." +
+        pgsync::serve::base64url_encode(claims.dump());
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
     REQUIRE(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1);
     size_t length = 0;
@@ -105,7 +89,7 @@ std::string rs256_token(EVP_PKEY* key, const json& claims) {
     std::string signature(length, '\0');
     REQUIRE(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()), &length,
                            data, input.size()) == 1);
-    return input + "." + b64url(signature.substr(0, length));
+    return input + "." + pgsync::serve::base64url_encode(signature.substr(0, length));
 }
 
 } // namespace
@@ -203,8 +187,9 @@ TEST_CASE("without a JWT secret POST /v1/token answers 501 with a hint",
     CHECK(body["hint"] == "Start pgsync-serve with --jwt-secret-env (and --api-key-env).");
 }
 
-TEST_CASE("an identity provider's RS256 token subscribes, but HS256 made with its public key does not",
-          "[serve][integration][auth][token]") {
+TEST_CASE(
+    "an identity provider's RS256 token subscribes, but HS256 made with its public key does not",
+    "[serve][integration][auth][token]") {
     Fixture f;
     f.db.exec("INSERT INTO " + f.table + " VALUES (1, 'a'), (2, 'b')");
     std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(2048), EVP_PKEY_free);
@@ -236,13 +221,15 @@ TEST_CASE("an identity provider's RS256 token subscribes, but HS256 made with it
     CHECK(ids == std::set<int>{2});
 
     // The algorithm confusion: HS256 with the public key's PEM text as the secret.
-    const std::string input = b64url(R"({"alg":"HS256"})") + "." + b64url(claims.dump());
+    const std::string input = pgsync::serve::base64url_encode(R"({"alg":"HS256"})") + "." +
+                              pgsync::serve::base64url_encode(claims.dump());
     unsigned char digest[32];
     unsigned int length = 0;
     HMAC(EVP_sha256(), pem.data(), int(pem.size()),
          reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest, &length);
     const std::string forged =
-        input + "." + b64url(std::string_view(reinterpret_cast<char*>(digest), length));
+        input + "." +
+        pgsync::serve::base64url_encode(std::string_view(reinterpret_cast<char*>(digest), length));
     auto refused = WsClient::connect("127.0.0.1", f.server->port(), "/v1/ws?token=" + forged);
     CHECK(refused.status == 401);
     // Without the audience, refused too.

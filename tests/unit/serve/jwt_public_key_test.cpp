@@ -35,24 +35,6 @@ struct PkeyFree {
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
-std::string b64url(std::string_view bytes) {
-    static const char* alphabet =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    uint32_t bits = 0;
-    int count = 0;
-    for (unsigned char c : bytes) {
-        bits = (bits << 8) | c;
-        count += 8;
-        while (count >= 6) {
-            count -= 6;
-            out += alphabet[(bits >> count) & 63];
-        }
-    }
-    if (count > 0) out += alphabet[(bits << (6 - count)) & 63];
-    return out;
-}
-
 EVP_PKEY* rsa_key() {
     static Pkey key(EVP_RSA_gen(2048));
     return key.get();
@@ -94,17 +76,21 @@ std::string sign(EVP_PKEY* key, std::string_view input) {
 }
 
 std::string token(EVP_PKEY* key, const json& header, const json& claims) {
-    const std::string input = b64url(header.dump()) + "." + b64url(claims.dump());
-    return input + "." + b64url(sign(key, input));
+    const std::string input = pgsync::serve::base64url_encode(header.dump()) + "." +
+                              pgsync::serve::base64url_encode(claims.dump());
+    return input + "." + pgsync::serve::base64url_encode(sign(key, input));
 }
 
 std::string hs256_token(const json& header, const json& claims, const std::string& secret) {
-    const std::string input = b64url(header.dump()) + "." + b64url(claims.dump());
+    const std::string input = pgsync::serve::base64url_encode(header.dump()) + "." +
+                              pgsync::serve::base64url_encode(claims.dump());
     unsigned char digest[32];
     unsigned int length = 0;
     HMAC(EVP_sha256(), secret.data(), int(secret.size()),
          reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest, &length);
-    return input + "." + b64url(std::string_view(reinterpret_cast<char*>(digest), length));
+    return input + "." +
+           pgsync::serve::base64url_encode(
+               std::string_view(reinterpret_cast<char*>(digest), length));
 }
 
 json claims(json extra = json::object()) {
@@ -127,7 +113,7 @@ std::string bn_param(EVP_PKEY* key, const char* name, int width = 0) {
     std::string bytes(size_t(std::max(width, BN_num_bytes(bn))), '\0');
     BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(bytes.data()), int(bytes.size()));
     BN_free(bn);
-    return b64url(bytes);
+    return pgsync::serve::base64url_encode(bytes);
 }
 
 json jwk(EVP_PKEY* key, const std::string& kid, json extra = json::object()) {
@@ -323,7 +309,8 @@ TEST_CASE("exp, nbf and malformed tokens are refused with public keys as with th
     const size_t first = good.find('.');
     const size_t second = good.find('.', first + 1);
     std::string swapped = good;
-    swapped.replace(first + 1, second - first - 1, b64url(claims({{"sub", "admin"}}).dump()));
+    swapped.replace(first + 1, second - first - 1,
+                    pgsync::serve::base64url_encode(claims({{"sub", "admin"}}).dump()));
     CHECK(refusal(verifier.verify(swapped, kNow)) == "bad signature");
     CHECK(refusal(verifier.verify(good.substr(0, second), kNow)) ==
           "malformed token: expected three dot-separated parts");
