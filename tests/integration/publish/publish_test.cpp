@@ -29,7 +29,9 @@ struct StreamMessage {
     std::map<std::string, std::string> headers;
 };
 
-std::vector<StreamMessage> read_jetstream(const std::string& url, const std::string& stream) {
+// Every message of the stream, or of the subjects filter covers, through a pull consumer.
+std::vector<StreamMessage> read_jetstream(const std::string& url, const std::string& stream,
+                                          const std::string& filter = ">") {
     natsOptions* opts = nullptr;
     natsOptions_Create(&opts);
     std::vector<std::string> urls;
@@ -56,7 +58,7 @@ std::vector<StreamMessage> read_jetstream(const std::string& url, const std::str
     natsSubscription* sub = nullptr;
     jsErrCode code;
     const std::string durable = "test_reader";
-    if (js_PullSubscribe(&sub, js, ">", durable.c_str(), nullptr, &so, &code) != NATS_OK)
+    if (js_PullSubscribe(&sub, js, filter.c_str(), durable.c_str(), nullptr, &so, &code) != NATS_OK)
         throw std::runtime_error(std::string("read_jetstream: subscribe: ") +
                                  nats_GetLastError(nullptr));
     std::vector<StreamMessage> out;
@@ -211,6 +213,111 @@ TEST_CASE("pgsync-publish routes rows to table subjects and control records to _
     REQUIRE(again.exit_code == 0);
     CHECK(read_jetstream(nats.url(), "PGSYNC").size() == messages.size());
     CHECK(read_acks(ack).back() == ends.back());
+}
+
+TEST_CASE("pgsync-publish sends a change to each channel it belongs to, canonical copy first, and "
+          "the rest to its table subject",
+          "[publish][channel]") {
+    NatsCluster nats(1);
+    auto db = connect_test_db();
+    const std::string t = unique_name("pub_chan");
+    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, room text, body text)");
+    const std::string config = test_tmp_dir() + "/" + t + ".yaml";
+    std::ofstream(config) << "tables:\n  - name: " << t << "\n    channels:\n"
+                          << "      - name: chat-added\n"
+                          << "        operations: [insert]\n"
+                          << "        where: room = 'a'\n"
+                          << "      - name: chat-log\n"
+                          << "        operations: [insert, delete]\n";
+    // The relation record comes with the first change; the inserts in one transaction, the
+    // update and the delete in their own.
+    const std::string input = native_records(
+        db,
+        {"INSERT INTO " + t + " VALUES (1, 'a', 'hello'), (2, 'b', 'hi'), (3, 'a', 'hey')",
+         "UPDATE " + t + " SET body = 'bye' WHERE id = 1", "DELETE FROM " + t + " WHERE id = 2"},
+        {t});
+    auto r = publish({"--config", config, "--nats", nats.url(), "--create-stream"}, input);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+
+    // A consumer of pgsync.chat-added sees the inserts whose room is 'a', and nothing else.
+    auto added = read_jetstream(nats.url(), "PGSYNC", "pgsync.chat-added");
+    REQUIRE(added.size() == 2);
+    for (const auto& m : added) {
+        const json record = json::parse(m.data);
+        CHECK(record["op"] == "insert");
+        CHECK(record["new"]["room"] == "a");
+        CHECK(m.headers.at("Pgsync-Table") == "public." + t);
+    }
+    CHECK(json::parse(added[0].data)["new"]["id"] == 1);
+    CHECK(json::parse(added[1].data)["new"]["id"] == 3);
+
+    // In stream order: a row in both channels is two messages, chat-added (canonical, first in
+    // the file) then chat-log flagged as copy 1 with ":1" on its id; the update has no channel.
+    auto all = read_jetstream(nats.url(), "PGSYNC");
+    std::vector<std::string> seen; // "subject copy id" of every change message
+    std::map<std::string, std::string> canonical_id; // Pgsync-Offset -> canonical Nats-Msg-Id
+    for (const auto& m : all) {
+        const json record = json::parse(m.data);
+        const std::string op = record["op"];
+        if (op != "insert" && op != "update" && op != "delete") {
+            CHECK(m.subject == "pgsync._txn");
+            continue;
+        }
+        const std::string id = m.headers.at("Nats-Msg-Id");
+        const std::string copy = m.headers.at("Pgsync-Copy");
+        const std::string row = std::to_string(op == "delete" ? record["old"]["id"].get<int>()
+                                                              : record["new"]["id"].get<int>());
+        seen.push_back(op + " " + row + " " + m.subject + " " + copy);
+        const std::string& offset = m.headers.at("Pgsync-Offset");
+        if (copy == "0") {
+            canonical_id[offset] = id;
+        } else {
+            // The copy's id is the canonical one's with ":<copy>" appended.
+            REQUIRE(canonical_id.count(offset) == 1);
+            CHECK(id == canonical_id[offset] + ":" + copy);
+        }
+    }
+    const std::vector<std::string> expected{
+        "insert 1 pgsync.chat-added 0",
+        "insert 1 pgsync.chat-log 1",
+        "insert 2 pgsync.chat-log 0",
+        "insert 3 pgsync.chat-added 0",
+        "insert 3 pgsync.chat-log 1",
+        "update 1 pgsync.public." + t + ".update 0",
+        "delete 2 pgsync.chat-log 0",
+    };
+    CHECK(seen == expected);
+    CHECK(all.size() == parse_ndjson(input).size() + 2); // two records sent twice
+}
+
+TEST_CASE("a channel's where on a domain column is refused when its relation record arrives, "
+          "with a hint, exit 2",
+          "[publish][channel]") {
+    NatsCluster nats(1);
+    auto db = connect_test_db();
+    const std::string t = unique_name("pub_dom");
+    const std::string domain = t + "_room";
+    db.exec("CREATE DOMAIN " + domain + " AS text");
+    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, room " + domain + ")");
+    const std::string config = test_tmp_dir() + "/" + t + ".yaml";
+    std::ofstream(config) << "tables:\n  - name: " << t << "\n    channels:\n"
+                          << "      - name: room-a\n"
+                          << "        operations: [insert]\n"
+                          << "        where: room = 'a'\n";
+    const std::string input =
+        native_records(db, {"INSERT INTO " + t + " VALUES (1, 'a')"}, {t});
+    auto r = publish({"--config", config, "--nats", nats.url(), "--create-stream"}, input);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("the where of channel \"room-a\" does not fit table \"public." + t + "\"") !=
+          std::string::npos);
+    CHECK(r.err.find("hint: pgsync-publish binds a channel's where to the column types") !=
+          std::string::npos);
+    CHECK(r.err.find("domain") != std::string::npos);
+    // Nothing of the table's transaction reached the stream: the relation record stopped it.
+    for (const auto& m : read_jetstream(nats.url(), "PGSYNC"))
+        CHECK(json::parse(m.data)["op"] != "insert");
+    db.exec("DROP TABLE " + t + "; DROP DOMAIN " + domain);
 }
 
 TEST_CASE("pgsync-publish stops with a clear error and a hint, acknowledging nothing past it",
