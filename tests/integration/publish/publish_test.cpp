@@ -8,13 +8,17 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <fcntl.h>
 #include <fstream>
 #include <map>
 #include <nats/nats.h>
+#include <netinet/in.h>
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace pgsync;
 using namespace pgsync::test;
@@ -397,6 +401,99 @@ TEST_CASE("pgsync-publish stops with a clear error and a hint, acknowledging not
         CHECK(publish({}, "").exit_code == 2);
         CHECK(publish({"--nats", nats.url(), "--replicas", "3"}, "").exit_code == 2);
     }
+}
+
+TEST_CASE("SIGTERM while publishing: pgsync-publish waits for what is in flight, acknowledges the "
+          "last stored transaction and exits 0 promptly",
+          "[publish]") {
+    NatsCluster nats(1);
+    auto db = connect_test_db();
+    const std::string t = unique_name("pub_term");
+    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, v text)");
+    std::vector<std::string> statements;
+    for (int i = 0; i < 400; ++i)
+        statements.push_back("INSERT INTO " + t + " SELECT g, 'x' FROM generate_series(" +
+                             std::to_string(i * 10) + ", " + std::to_string(i * 10 + 9) + ") g");
+    const std::string input = native_records(db, statements, {t});
+    const std::string dir = test_tmp_dir() + "/" + t;
+    run_process({"mkdir", "-p", dir});
+    const std::string data = dir + "/data", ack = dir + "/ack";
+    run_process({"rm", "-f", data, ack});
+    run_process({"mkfifo", data});
+    // The input never ends (the FIFO stays open): only the signal stops pgsync-publish.
+    LiveProcess publisher({"/bin/sh", "-c",
+                           "exec " + shell_quote(tool_path("pgsync-publish")) + " --nats " +
+                               shell_quote(nats.url()) + " --create-stream --ack-file " +
+                               shell_quote(ack) + " < " + shell_quote(data)});
+    const int fd = ::open(data.c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    size_t written = 0;
+    while (written < input.size()) {
+        const ssize_t n = ::write(fd, input.data() + written, input.size() - written);
+        REQUIRE(n > 0);
+        written += size_t(n);
+    }
+    // The FIFO holds at most 64 kB: most of the input is read, and much of it in flight.
+    publisher.signal(SIGTERM);
+    const auto signalled = std::chrono::steady_clock::now();
+    const int code = publisher.wait(30);
+    const auto took = std::chrono::steady_clock::now() - signalled;
+    ::close(fd);
+    INFO(publisher.err());
+    CHECK(code == 0);
+    CHECK(took < std::chrono::seconds(5));
+
+    // Every message in the stream was acknowledged by JetStream before the exit: the last
+    // acknowledgement is the end of the last transaction whose commit is in the stream.
+    auto messages = read_jetstream(nats.url(), "PGSYNC");
+    REQUIRE(!messages.empty());
+    Lsn last_stored_end;
+    for (const auto& m : messages) {
+        const json record = json::parse(m.data);
+        if (record["op"] == "commit") last_stored_end = *Lsn::parse(record["end_lsn"].get<std::string>());
+    }
+    REQUIRE(last_stored_end.is_valid());
+    auto acks = read_acks(ack);
+    REQUIRE(!acks.empty());
+    CHECK(acks.back() == last_stored_end);
+    // The payloads are the input's first records, in order, none left out.
+    const auto lines = parse_ndjson(input);
+    REQUIRE(messages.size() <= lines.size());
+    for (size_t i = 0; i < messages.size(); ++i) CHECK(json::parse(messages[i].data) == lines[i]);
+}
+
+TEST_CASE("a NATS server without JetStream is a clear error, exit 1", "[publish]") {
+    // A free port: bind to 0, read it, let it go.
+    const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    const std::string port = std::to_string(ntohs(address.sin_port));
+    ::close(probe);
+    LiveProcess server({"nats-server", "-a", "127.0.0.1", "-p", port});
+    const std::string url = "nats://127.0.0.1:" + port;
+    bool ready = false;
+    for (int i = 0; i < 100 && !ready; ++i) {
+        natsConnection* nc = nullptr;
+        ready = natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK;
+        natsConnection_Destroy(nc);
+        if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(ready);
+    for (bool create : {false, true}) {
+        std::vector<std::string> args{"--nats", url};
+        if (create) args.push_back("--create-stream");
+        auto r = publish(args, "");
+        INFO(r.err);
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("JetStream is not enabled on the NATS server") != std::string::npos);
+        CHECK(r.err.find("hint: Start nats-server with JetStream (-js") != std::string::npos);
+    }
+    server.signal(SIGTERM);
+    server.wait(10);
 }
 
 TEST_CASE("faults: kill -9 of pgsync-publish, pgsync-stream, the stream's NATS leader and a "
