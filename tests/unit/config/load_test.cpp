@@ -103,7 +103,7 @@ TEST_CASE("a misspelt section is reported with the closest section", "[config]")
           "t.yaml:1:1: error: unknown section \"tabels\"\nhint: Did you mean \"tables\"?\n");
     CHECK(problems("database: {}\n") ==
           "t.yaml:1:1: error: unknown section \"database\"\nhint: Valid sections are \"source\", "
-          "\"tables\", \"stream\", \"snapshot\" and \"serve\".\n");
+          "\"tables\", \"stream\", \"snapshot\", \"serve\" and \"publish\".\n");
 }
 
 TEST_CASE("a key given twice is reported at the second", "[config]") {

@@ -46,7 +46,7 @@ config::Config load(const std::string& text) {
 
 } // namespace
 
-TEST_CASE("subject_covers: literal tokens, * for one token, > for one or more at the end",
+TEST_CASE("subject_covers: literal tokens, a star for one token, > for one or more at the end",
           "[publish]") {
     CHECK(subject_covers("pgsync.>", "pgsync.>"));
     CHECK(subject_covers(">", "pgsync.>"));
