@@ -312,6 +312,7 @@ TEST_CASE("a channel's where on a domain column is refused when its relation rec
     const std::string input =
         native_records(db, {"INSERT INTO " + t + " VALUES (1, 'a')"}, {t});
     auto r = publish({"--config", config, "--nats", nats.url(), "--create-stream"}, input);
+    INFO(r.err);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("the where of channel \"room-a\" does not fit table \"public." + t + "\"") !=
           std::string::npos);
