@@ -69,8 +69,8 @@ bool AckWriter::finish(std::chrono::milliseconds timeout) {
     retry();
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (m_pending.is_valid()) {
-        const auto left =
-            std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;
         // POLLOUT on a FIFO: room for at least PIPE_BUF bytes, so the line fits.
         pollfd pfd{m_fd, POLLOUT, 0};

@@ -159,14 +159,14 @@ void Router::route(const record::ScannedRecord& record, std::vector<std::string>
             if (key == "\"schema\"") record::unescape_json_string(value, m_schema);
             if (key == "\"table\"") record::unescape_json_string(value, m_table);
         });
-        if (first.empty() || m_table.empty())
-            throw Error("a truncate record names no table");
+        if (first.empty() || m_table.empty()) throw Error("a truncate record names no table");
         schema = m_schema;
         name = m_table;
     }
     table.assign(schema).append(1, '.').append(name);
     m_channels->match(record, m_matches);
-    for (size_t index : m_matches) out.push_back(m_channel_subjects[index]);
+    for (size_t index : m_matches)
+        out.push_back(m_channel_subjects[index]);
     if (out.empty()) out.push_back(table_subject(schema, name, op));
 }
 

@@ -61,7 +61,7 @@ private:
     SubjectLayout m_layout;
     std::string m_control;
     std::unique_ptr<channels::ChannelMatcher> m_channels;
-    std::vector<std::string> m_channel_subjects; // per channel
+    std::vector<std::string> m_channel_subjects;                   // per channel
     std::unordered_map<std::string, std::string> m_table_subjects; // "schema\0table\0op" -> subject
     std::string m_key, m_schema, m_table;                          // scratch
     std::vector<size_t> m_matches;

@@ -12,7 +12,8 @@ namespace {
 
 // Publishes count messages numbered from next, as the publisher does.
 void publish_messages(AckProgress& progress, uint64_t& next, int count) {
-    for (int i = 0; i < count; ++i) progress.published(next++);
+    for (int i = 0; i < count; ++i)
+        progress.published(next++);
 }
 
 } // namespace

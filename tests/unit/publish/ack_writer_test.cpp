@@ -35,7 +35,8 @@ struct Fifo {
         std::string text;
         char buffer[4096];
         ssize_t n;
-        while ((n = ::read(reader, buffer, sizeof buffer)) > 0) text.append(buffer, size_t(n));
+        while ((n = ::read(reader, buffer, sizeof buffer)) > 0)
+            text.append(buffer, size_t(n));
         if (text.empty()) return {};
         text.pop_back(); // the last newline
         return text.substr(text.rfind('\n') + 1);

@@ -68,8 +68,9 @@ TEST_CASE("a copy's message id is the canonical one with :copy appended", "[publ
 }
 
 TEST_CASE("MessageKey::parse reads back what message_id writes and nothing else", "[publish]") {
-    for (const MessageKey& key : {MessageKey{{Lsn(0x100), 0}, 0, 0}, MessageKey{{Lsn(0x100), 3}, 1, 0},
-                                  MessageKey{{Lsn(0xFFFF'FFFF'0000'0001), 99}, 0, 7}}) {
+    for (const MessageKey& key :
+         {MessageKey{{Lsn(0x100), 0}, 0, 0}, MessageKey{{Lsn(0x100), 3}, 1, 0},
+          MessageKey{{Lsn(0xFFFF'FFFF'0000'0001), 99}, 0, 7}}) {
         INFO(key.message_id());
         auto parsed = MessageKey::parse(key.message_id());
         REQUIRE(parsed);

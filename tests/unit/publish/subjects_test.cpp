@@ -31,7 +31,8 @@ std::string row(const std::string& op, const std::string& images,
 }
 
 // The subjects (and table) the router gives a line.
-std::vector<std::string> route(Router& router, const std::string& line, std::string* table = nullptr) {
+std::vector<std::string> route(Router& router, const std::string& line,
+                               std::string* table = nullptr) {
     std::vector<std::string> subjects;
     std::string scratch;
     router.route(scan(line), subjects, table ? *table : scratch);
