@@ -64,6 +64,7 @@ void on_message(natsConnection*, natsSubscription*, natsMsg* message, void* clos
 int main(int argc, char** argv) {
     std::string urls, stream, subject = "pgsync._txn";
     double idle_exit = 3, max_seconds = 300;
+    bool core = false; // a core NATS subscription: at the server, before JetStream stored it
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         auto value = [&]() -> std::string {
@@ -75,8 +76,9 @@ int main(int argc, char** argv) {
         else if (arg == "--subject") subject = value();
         else if (arg == "--idle-exit") idle_exit = std::atof(value().c_str());
         else if (arg == "--max-seconds") max_seconds = std::atof(value().c_str());
+        else if (arg == "--core") core = true;
         else fail("unknown option \"" + arg + "\" (--nats URLS --stream S [--subject S] "
-                  "[--idle-exit SECONDS] [--max-seconds SECONDS])");
+                  "[--idle-exit SECONDS] [--max-seconds SECONDS] [--core])");
     }
     if (urls.empty() || stream.empty()) fail("--nats and --stream are required");
     std::signal(SIGINT, on_signal);
@@ -110,8 +112,10 @@ int main(int argc, char** argv) {
     natsSubscription* subscription = nullptr;
     const double start = monotonic_s();
     jsErrCode code = jsErrCode(0);
-    while (js_Subscribe(&subscription, js, subject.c_str(), on_message, &state, nullptr,
-                        &sub_options, &code) != NATS_OK) {
+    while (core ? natsConnection_Subscribe(&subscription, connection, subject.c_str(), on_message,
+                                           &state) != NATS_OK
+                : js_Subscribe(&subscription, js, subject.c_str(), on_message, &state, nullptr,
+                               &sub_options, &code) != NATS_OK) {
         if (g_stop || monotonic_s() - start > 30)
             fail("could not subscribe to \"" + subject + "\" in stream \"" + stream +
                  "\": " + nats_GetLastError(nullptr));
