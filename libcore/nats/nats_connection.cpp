@@ -337,8 +337,8 @@ OutgoingMessage::~OutgoingMessage() {
     natsMsg_Destroy(m_handle);
 }
 
-void OutgoingMessage::set_header(const char* key, const std::string& value) {
-    natsStatus status = natsMsgHeader_Set(m_handle, key, value.c_str());
+void OutgoingMessage::set_header(const char* key, const char* value) {
+    natsStatus status = natsMsgHeader_Set(m_handle, key, value);
     if (status != NATS_OK)
         throw Error(std::string("could not set NATS header \"") + key +
                     "\": " + natsStatus_GetText(status));

@@ -156,7 +156,8 @@ public:
     OutgoingMessage& operator=(OutgoingMessage&&) = delete;
     OutgoingMessage(const OutgoingMessage&) = delete;
     ~OutgoingMessage();
-    void set_header(const char* key, const std::string& value);
+    void set_header(const char* key, const char* value);
+    void set_header(const char* key, const std::string& value) { set_header(key, value.c_str()); }
     __natsMsg*& handle() { return m_handle; }
 
 private:
