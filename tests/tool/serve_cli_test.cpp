@@ -135,3 +135,24 @@ TEST_CASE("pgsync-serve refuses JWT key files it cannot read or parse, naming th
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("no authentication configured") == std::string::npos);
 }
+
+TEST_CASE("pgsync-serve --source takes nats://HOST:PORT/STREAM and not together with --slot",
+          "[tool][serve][replica]") {
+    auto r = serve({"-S", "s", "-P", "p", "--insecure", "--source", "nats://127.0.0.1:4222/S"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("error: --source and --slot cannot be used together") != std::string::npos);
+    CHECK(r.err.find("hint: Give --slot") != std::string::npos);
+    for (const char* bad : {"http://127.0.0.1:4222/S", "nats://127.0.0.1:4222", "nats://a:1/A.B",
+                            "nats://a:1,,b:2/S"}) {
+        INFO(bad);
+        r = serve({"-P", "p", "--insecure", "--source", bad});
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find(std::string("error: invalid --source \"") + bad + "\"") !=
+              std::string::npos);
+        CHECK(r.err.find("hint: Give nats://HOST:PORT") != std::string::npos);
+    }
+    // Without --slot or --source, the hint names both.
+    r = serve({"-P", "p", "--insecure"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--source nats://HOST:PORT/STREAM") != std::string::npos);
+}
