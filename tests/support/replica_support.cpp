@@ -85,7 +85,8 @@ void StreamWriter::publish_line(const std::string& line) {
         natsMsg* message = nullptr;
         REQUIRE(natsMsg_Create(&message, subjects[copy].c_str(), nullptr, line.data(),
                                int(line.size())) == NATS_OK);
-        std::string id = commit.str() + ":" + std::to_string(offset.op) + ":" + std::to_string(rank);
+        std::string id =
+            commit.str() + ":" + std::to_string(offset.op) + ":" + std::to_string(rank);
         if (copy) id += ":" + std::to_string(copy);
         natsMsgHeader_Set(message, "Nats-Msg-Id", id.c_str());
         natsMsgHeader_Set(message, "Pgsync-Offset", offset.str().c_str());

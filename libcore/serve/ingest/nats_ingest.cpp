@@ -297,10 +297,10 @@ void NatsIngest::run(ChangeLog& log, const StopFlag& stop) {
         }
         last_progress = Clock::now();
         taken = sequence;
-        const char* copy = natsMsgHeader_Get(message.handle, "Pgsync-Copy", &copy) == NATS_OK
-                               ? copy
-                               : nullptr;
-        if (copy && std::string_view(copy) != "0") continue; // a channel's copy of a record
+        const char* copy = nullptr;
+        if (natsMsgHeader_Get(message.handle, "Pgsync-Copy", &copy) == NATS_OK && copy &&
+            std::string_view(copy) != "0")
+            continue; // a channel's copy of a record
         const std::string_view line(natsMsg_GetData(message.handle),
                                     size_t(natsMsg_GetDataLength(message.handle)));
         if (!record::scan_record(line, record))
@@ -317,8 +317,8 @@ void NatsIngest::run(ChangeLog& log, const StopFlag& stop) {
                 LogOffset first;
                 uint32_t rank = 0;
                 if (tracker.next(record, first, rank) && first.lsn.value() > 0)
-                    log.start_after({Lsn(first.lsn.value() - 1),
-                                     std::numeric_limits<uint64_t>::max()});
+                    log.start_after(
+                        {Lsn(first.lsn.value() - 1), std::numeric_limits<uint64_t>::max()});
             }
         }
         batch.append(line);

@@ -18,9 +18,9 @@ namespace pgsync::serve {
 
 struct NatsIngestOptions {
     ReplicaSource source;
-    std::string storage_dir;                              // where the sequence mark is kept
-    std::chrono::milliseconds sync_interval{500};         // log syncs (and mark writes) at most this often
-    std::chrono::milliseconds reconnect_wait{250};        // cnats' wait between reconnect rounds
+    std::string storage_dir;                       // where the sequence mark is kept
+    std::chrono::milliseconds sync_interval{500};  // log syncs (and mark writes) at most this often
+    std::chrono::milliseconds reconnect_wait{250}; // cnats' wait between reconnect rounds
 };
 
 class NatsIngest {
@@ -36,11 +36,11 @@ public:
     const std::string& epoch() const;
     LogIdentity identity(const std::string& database) const;
 
-    // Reads the stream into log until stop is set (then syncs the log and remembers where it is). A lost connection is not an error:
-    // cnats reconnects (connected() is false meanwhile) and reading resumes after the last record
-    // taken. Throws pgsync::Error when the log cannot continue: the stream was deleted or created
-    // again, it no longer holds the sequence this replica needs, a message is not a native record,
-    // or the log cannot be written.
+    // Reads the stream into log until stop is set (then syncs the log and remembers where it is). A
+    // lost connection is not an error: cnats reconnects (connected() is false meanwhile) and
+    // reading resumes after the last record taken. Throws pgsync::Error when the log cannot
+    // continue: the stream was deleted or created again, it no longer holds the sequence this
+    // replica needs, a message is not a native record, or the log cannot be written.
     void run(ChangeLog& log, const StopFlag& stop);
 
     // Thread-safe, for /v1/health and /metrics.

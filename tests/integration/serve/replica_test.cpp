@@ -294,9 +294,9 @@ TEST_CASE("pgsync-serve --source names a missing stream or unreachable NATS: a c
     ProcessResult unreachable = run("nats://127.0.0.1:1/" + f.stream);
     CHECK(unreachable.exit_code == 1);
     CHECK(unreachable.err.find("could not connect to NATS") != std::string::npos);
-    ProcessResult both = run_process({tool_path("pgsync-serve"), "-d", test_dsn(), "-P",
-                                      f.slot.publication, "-S", f.slot.slot, "--source",
-                                      f.source, "--insecure"});
+    ProcessResult both =
+        run_process({tool_path("pgsync-serve"), "-d", test_dsn(), "-P", f.slot.publication, "-S",
+                     f.slot.slot, "--source", f.source, "--insecure"});
     CHECK(both.exit_code == 2);
     CHECK(both.err.find("--source and --slot cannot be used together") != std::string::npos);
 }
