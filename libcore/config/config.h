@@ -40,6 +40,7 @@ struct LiveQuery {
 struct Channel {
     Value<std::string> name;
     std::vector<Value<std::string>> operations; // insert, update, delete, truncate
+    Value<std::string> where; // a filter in the suite's grammar (filter/where_parser.h), or unset
     Origin origin;
 };
 

@@ -3,6 +3,7 @@
 #include "config/load_tables.h"
 
 #include "config/table_name.h"
+#include "filter/where_parser.h"
 
 #include <algorithm>
 #include <map>
@@ -129,6 +130,68 @@ void read_operations(Reader& reader, const YamlNode& channel_node, const std::st
     }
 }
 
+// Where in the file byte `position` of a scalar's text is: exact on the line of a plain one-line
+// scalar, the scalar's own position otherwise (quotes and escapes shift the columns).
+Origin origin_at(const YamlNode& node, std::size_t position) {
+    Origin at = node.origin;
+    if (node.plain && node.text.find('\n') == std::string::npos)
+        at.column += static_cast<int>(position);
+    return at;
+}
+
+// Every column reference of a filter, in order, with its byte position.
+void referenced_columns(const filter::Expr& expr,
+                        std::vector<std::pair<std::string, std::size_t>>& out) {
+    if (!expr.column.empty()) out.emplace_back(expr.column, expr.column_position);
+    for (const auto& child : expr.children)
+        referenced_columns(*child, out);
+}
+
+bool has_parameter(const filter::Expr& expr, std::size_t& position) {
+    for (const auto& operand : expr.operands)
+        if (operand.kind == filter::Operand::Kind::Param) {
+            position = operand.position;
+            return true;
+        }
+    for (const auto& child : expr.children)
+        if (has_parameter(*child, position)) return true;
+    return false;
+}
+
+// A channel's "where": the grammar of live queries' filters (filter/where_parser.h), without $n
+// (nobody supplies their values), on columns the table replicates. The columns' types are checked
+// where the table's catalog is known (pgsync-serve, pgsync-publish).
+void read_channel_where(Reader& reader, const YamlNode& channel_node, const std::string& context,
+                        const Table& table, Channel& channel) {
+    const YamlNode* node = Reader::find(channel_node, "where");
+    reader.read(channel_node, "where", context, channel.where);
+    if (!node || !channel.where.set) return;
+    filter::ParseResult parsed = filter::parse_where(channel.where.value);
+    if (!parsed.ok()) {
+        reader.error(origin_at(*node, parsed.error.position),
+                     "invalid \"where\" in \"" + context + "\": " + parsed.error.message,
+                     "Write a filter as a client's where, e.g. where: \"group_name = 'party'\".");
+        return;
+    }
+    std::size_t parameter = 0;
+    if (has_parameter(*parsed.expr, parameter))
+        reader.error(origin_at(*node, parameter),
+                     "\"where\" in \"" + context + "\" must not use parameters ($n)",
+                     "A channel has no client to supply values: write the value itself.");
+    if (!table.columns) return;
+    std::vector<std::pair<std::string, std::size_t>> columns;
+    referenced_columns(*parsed.expr, columns);
+    for (const auto& [name, position] : columns) {
+        const auto& listed = *table.columns;
+        if (std::none_of(listed.begin(), listed.end(),
+                         [&](const auto& c) { return c.value == name; }))
+            reader.error(origin_at(*node, position),
+                         "column \"" + name + "\" in \"where\" of \"" + context +
+                             "\" is not in the table's \"columns\"",
+                         "Add it to \"columns\", or correct the name.");
+    }
+}
+
 void read_channels(Reader& reader, const YamlNode& list, const std::string& context, Table& table,
                    FileNames& names) {
     for (std::size_t i = 0; i < list.items.size(); ++i) {
@@ -141,7 +204,7 @@ void read_channels(Reader& reader, const YamlNode& list, const std::string& cont
                          called + " must be a mapping, not " + type_phrase(node_type(item)));
             continue;
         }
-        reader.check_keys(item, here, {"name", "operations"});
+        reader.check_keys(item, here, {"name", "operations", "where"});
         Channel channel;
         channel.origin = item.origin;
         if (!Reader::given(item, "name")) reader.error(item.origin, called + " has no \"name\"");
@@ -155,6 +218,7 @@ void read_channels(Reader& reader, const YamlNode& list, const std::string& cont
                              first_at("channel named \"" + channel.name.value + '"', it->second));
         }
         read_operations(reader, item, here, channel);
+        read_channel_where(reader, item, here, table, channel);
         table.channels.push_back(std::move(channel));
     }
 }

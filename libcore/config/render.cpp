@@ -111,6 +111,7 @@ void render_table(Writer& w, const Table& table) {
         w.text("      - name: " + scalar(channel.name.value) + '\n');
         const bool given = !channel.operations.empty() && channel.operations.front().set;
         w.line(8, "operations", flow_list(channel.operations), given);
+        if (channel.where.set) w.line(8, "where", scalar(channel.where.value), true);
     }
 }
 
