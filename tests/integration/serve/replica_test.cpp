@@ -300,3 +300,39 @@ TEST_CASE("pgsync-serve --source names a missing stream or unreachable NATS: a c
     CHECK(both.exit_code == 2);
     CHECK(both.err.find("--source and --slot cannot be used together") != std::string::npos);
 }
+
+TEST_CASE("a replica catches up a backlog of tens of thousands of records while it answers "
+          "clients",
+          "[serve][integration][replica]") {
+    ReplicaFixture f;
+    f.db.exec("INSERT INTO " + f.table + " SELECT g, 1 FROM generate_series(10000, 29999) g");
+    f.db.exec("UPDATE " + f.table + " SET n = n + 1 WHERE id >= 10000");
+    f.publish();
+    const uint64_t messages = f.writer->last_sequence();
+    CHECK(messages > 40000);
+    const auto started = std::chrono::steady_clock::now();
+    ServeProcess replica("", f.slot.publication, f.dir("replica"), replica_config(f.source));
+    // The event loops are not the ingest's: they answer while it reads the backlog.
+    HttpResponse health = http_get("127.0.0.1", replica.port(), "/v1/health");
+    CHECK(health.status == 200);
+    // Every record reaches the log: a client resuming from its start gets each change once.
+    Client client;
+    client.table = f.table;
+    client.subscribe(replica.port(), false);
+    client.read_until(table_rows(f.db, f.table));
+    Client resumed;
+    resumed.table = f.table;
+    resumed.offset = client.epoch() + ":0_0";
+    resumed.subscribe(replica.port(), true);
+    size_t changes = 0;
+    const auto deadline = started + std::chrono::milliseconds(kTimeoutMs);
+    while (changes < 40000 && std::chrono::steady_clock::now() < deadline)
+        if (auto frame = resumed.connection->next(1000))
+            changes += frame->value("type", "") == "change";
+    const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
+    WARN("read " << messages << " messages and served their changes in " << seconds.count()
+                 << " s");
+    while (auto frame = resumed.connection->next(1000))
+        changes += frame->value("type", "") == "change";
+    CHECK(changes == 40000);
+}
