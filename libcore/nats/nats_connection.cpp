@@ -72,6 +72,27 @@ struct StreamInfoHandle {
 
 } // namespace
 
+std::vector<std::string> split_urls(const std::string& urls) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= urls.size()) {
+        size_t end = urls.find(',', start);
+        if (end == std::string::npos) end = urls.size();
+        std::string url = urls.substr(start, end - start);
+        const auto first = url.find_first_not_of(" \t");
+        const auto last = url.find_last_not_of(" \t");
+        if (first != std::string::npos) out.push_back(url.substr(first, last - first + 1));
+        start = end + 1;
+    }
+    return out;
+}
+
+std::string_view message_header(natsMsg* message, const char* key) {
+    const char* value = nullptr;
+    if (natsMsgHeader_Get(message, key, &value) != NATS_OK || !value) return {};
+    return value;
+}
+
 std::string status_text(int status) {
     return natsStatus_GetText(static_cast<natsStatus>(status));
 }
@@ -87,7 +108,15 @@ std::optional<std::string> StoredMessage::header(const std::string& key) const {
 Connection Connection::connect(const std::string& urls, const ConnectOptions& options) {
     OptionsHandle opts;
     check(natsOptions_Create(&opts.handle), "options");
-    natsStatus status = natsOptions_SetURL(opts.handle, urls.c_str());
+    // Split here: cnats 3.4.1's natsOptions_SetURL accepts a comma-separated list but then
+    // fails to connect to any of it ("No server available"); natsOptions_SetServers works.
+    std::vector<std::string> list = split_urls(urls);
+    std::vector<const char*> servers;
+    for (const auto& url : list) servers.push_back(url.c_str());
+    natsStatus status = servers.empty()
+                            ? NATS_INVALID_ARG
+                            : natsOptions_SetServers(opts.handle, servers.data(),
+                                                     static_cast<int>(servers.size()));
     if (status != NATS_OK)
         throw usage_error("invalid NATS server list \"" + urls + "\": " + last_error_text(status),
                           "Give one or more URLs separated by commas, e.g. "

@@ -163,6 +163,13 @@ private:
     __natsMsg* m_handle = nullptr;
 };
 
+// The first value of a header of a message cnats handed to a callback (valid while it is), or
+// an empty view.
+std::string_view message_header(__natsMsg* message, const char* key);
+
+// "nats://a:4222, nats://b:4222" -> its URLs, white space trimmed, empty entries dropped.
+std::vector<std::string> split_urls(const std::string& urls);
+
 // cnats' text for a status (NATS_TIMEOUT -> "Timeout").
 std::string status_text(int status);
 
