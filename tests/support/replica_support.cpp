@@ -5,7 +5,9 @@
 #include "record/record_scan.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <nats/nats.h>
+#include <thread>
 
 namespace pgsync::test {
 
@@ -24,7 +26,7 @@ StreamWriter::~StreamWriter() {
     natsConnection_Destroy(m_connection);
 }
 
-void StreamWriter::create_stream() {
+void StreamWriter::create_stream(int replicas) {
     jsStreamConfig config;
     jsStreamConfig_Init(&config);
     const std::string subjects = "pgsync." + m_stream + ".>";
@@ -33,6 +35,7 @@ void StreamWriter::create_stream() {
     config.Subjects = list;
     config.SubjectsLen = 1;
     config.Storage = js_FileStorage;
+    config.Replicas = replicas;
     jsStreamInfo* info = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     REQUIRE(js_AddStream(&info, m_js, &config, nullptr, &code) == NATS_OK);
@@ -93,10 +96,14 @@ void StreamWriter::publish_line(const std::string& line) {
         natsMsgHeader_Set(message, "Pgsync-Op", std::string(record.op).c_str());
         natsMsgHeader_Set(message, "Pgsync-Commit-Lsn", commit.str().c_str());
         natsMsgHeader_Set(message, "Pgsync-Copy", std::to_string(copy).c_str());
-        jsPubAck* ack = nullptr;
-        jsErrCode code = static_cast<jsErrCode>(0);
-        const natsStatus status = js_PublishMsg(&ack, m_js, message, nullptr, &code);
-        jsPubAck_Destroy(ack);
+        natsStatus status = NATS_ERR;
+        for (int attempt = 0; attempt < 60 && status != NATS_OK; ++attempt) {
+            if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            jsPubAck* ack = nullptr;
+            jsErrCode code = static_cast<jsErrCode>(0);
+            status = js_PublishMsg(&ack, m_js, message, nullptr, &code);
+            jsPubAck_Destroy(ack);
+        }
         natsMsg_Destroy(message);
         REQUIRE(status == NATS_OK);
     }

@@ -20,9 +20,10 @@ class StreamWriter {
 public:
     StreamWriter(const std::string& url, const std::string& stream);
     ~StreamWriter();
-    void create_stream();
+    void create_stream(int replicas = 1);
     void delete_stream();
-    // Publishes each line of ndjson (pgsync-stream's native output), waiting for every ack.
+    // Publishes each line of ndjson (pgsync-stream's native output), waiting for every ack; a
+    // publish that fails (a leader election) is retried with its Nats-Msg-Id for a while.
     void publish(const std::string& ndjson);
     void publish_line(const std::string& line);
     uint64_t last_sequence();

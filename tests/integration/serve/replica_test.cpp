@@ -92,17 +92,17 @@ struct ReplicaFixture {
     pg::Connection db = connect_test_db();
     std::string table = unique_name("rep");
     StreamFixture slot;
-    NatsCluster nats{1};
+    NatsCluster nats;
     std::string stream = unique_name("REP");
     std::string source;
     std::unique_ptr<StreamWriter> writer;
 
-    ReplicaFixture() {
+    explicit ReplicaFixture(int nodes = 1) : nats(nodes) {
         db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, n int NOT NULL)");
         db.exec("INSERT INTO " + table + " SELECT g, 0 FROM generate_series(1, 200) g");
         slot = make_stream_fixture(db, {table});
         writer = std::make_unique<StreamWriter>(nats.url(), stream);
-        writer->create_stream();
+        writer->create_stream(nodes);
         source = nats.url() + "/" + stream;
     }
     ~ReplicaFixture() { drop_stream_fixture(db, slot); }
@@ -335,4 +335,28 @@ TEST_CASE("a replica catches up a backlog of tens of thousands of records while 
     while (auto frame = resumed.connection->next(1000))
         changes += frame->value("type", "") == "change";
     CHECK(changes == 40000);
+}
+
+TEST_CASE("replicas of an R3 stream on a 3-node NATS cluster go on when the stream's leader is "
+          "killed",
+          "[serve][integration][replica]") {
+    ReplicaFixture f(3);
+    f.write_and_publish(1);
+    ServeProcess first("", f.slot.publication, f.dir("replica1"), replica_config(f.source));
+    ServeProcess second("", f.slot.publication, f.dir("replica2"), replica_config(f.source));
+    Client client;
+    client.table = f.table;
+    client.subscribe(first.port(), false);
+    client.read_until(table_rows(f.db, f.table));
+
+    const std::string leader = f.nats.leader(f.stream);
+    REQUIRE(!leader.empty());
+    f.nats.kill(leader);
+    f.write_and_publish(2);
+    client.read_until(table_rows(f.db, f.table));
+    client.connection.reset();
+    f.write_and_publish(3);
+    client.subscribe(second.port(), true);
+    client.read_until(table_rows(f.db, f.table));
+    f.nats.restart(leader);
 }
