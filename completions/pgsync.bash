@@ -26,6 +26,9 @@ _pgsync_options() {
         pgsync-stream)
             echo "$common -S --slot -P --publication --ack-file -o --output --start" \
                  "-E --endpos --no-loop --format -s --status-interval --spill-dir" ;;
+        pgsync-publish)
+            echo "--config $logging --nats --stream --ack-file --create-stream --replicas" \
+                 "--max-in-flight --ack-timeout" ;;
         pgsync-serve)
             echo "$common -S --slot --source -P --publication --listen --storage-dir" \
                  "--jwt-secret-env --api-key-env --jwt-public-key-file --jwks-file --jwt-claim" \
@@ -55,6 +58,7 @@ _pgsync_argument() {
             --status-interval | --listen | --retain-bytes | --retain-age | \
             --client-queue-bytes | --client-timeout | --segment-bytes | --max-clients | --load-jobs | --threads | \
             --jwt-claim | --jwt-issuer | --jwt-audience | \
+            --nats | --stream | --replicas | --max-in-flight | --ack-timeout | \
             --allow-origin | --idle-timeout | --long-poll-timeout | --sse-timeout | --shape-chunk-bytes | --max-shapes) echo none ;;
     esac
 }
@@ -163,3 +167,4 @@ complete -F _pgsync_complete pgsync-init
 complete -F _pgsync_complete pgsync-snapshot
 complete -F _pgsync_complete pgsync-stream
 complete -F _pgsync_complete pgsync-serve
+complete -F _pgsync_complete pgsync-publish

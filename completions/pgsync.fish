@@ -1,6 +1,6 @@
 # Fish completion for every pgsync-* tool: option names, fixed option values, and file names for
 # FILE options. Fish loads completions by command name: install this file as pgsync-config.fish,
-# pgsync-init.fish, pgsync-snapshot.fish, pgsync-stream.fish and pgsync-serve.fish (or source it
+# pgsync-init.fish, pgsync-snapshot.fish, pgsync-stream.fish, pgsync-serve.fish and pgsync-publish.fish (or source it
 # from config.fish).
 
 # Options every tool shares. The tools take no operands: never offer file names unless an
@@ -100,3 +100,20 @@ complete -c pgsync-serve -l long-poll-timeout -x -d 'Seconds a live /v1/shape re
 complete -c pgsync-serve -l sse-timeout -x -d 'Seconds a /v1/shape SSE response lasts'
 complete -c pgsync-serve -l shape-chunk-bytes -x -d 'End a /v1/shape snapshot chunk past this size'
 complete -c pgsync-serve -l max-shapes -x -d '/v1/shape shapes held at once'
+
+# pgsync-publish: no database options; NATS, the stream and the acknowledgements.
+set -l publish -c pgsync-publish
+complete $publish -f
+complete $publish -s v -l verbose -d 'Print more diagnostics on stderr'
+complete $publish -s q -l quiet -d 'Print only errors on stderr'
+complete $publish -l log-format -x -a 'text json' -d 'Format of diagnostics on stderr'
+complete $publish -s V -l version -d 'Print the version and exit'
+complete $publish -s h -l help -d 'Show help and exit'
+complete $publish -l config -r -F -d 'Read options not given on the command line from this pgsync.yaml'
+complete $publish -l nats -x -d 'NATS server URLs, comma-separated'
+complete $publish -l stream -x -d 'JetStream stream to publish to'
+complete $publish -l ack-file -r -F -d "Write each stored transaction's end_lsn here"
+complete $publish -l create-stream -d 'Create the stream when missing'
+complete $publish -l replicas -x -d 'Replicas of a stream --create-stream creates'
+complete $publish -l max-in-flight -x -d 'Most messages waiting for an acknowledgement'
+complete $publish -l ack-timeout -x -d 'Seconds to wait for an acknowledgement'

@@ -106,8 +106,18 @@ export interface Shape {
   offset?: string;
 }
 
+/** A channel's events (pgsync.yaml tables[].channels): no initial rows; without offset, from now on. */
+export interface ChannelSubscription {
+  channel: string;
+  /** Resume after this offset. */
+  offset?: string;
+}
+
 export interface Change {
-  op: "insert" | "update" | "delete";
+  /** "truncate" only on a channel that lists it (then no key). */
+  op: "insert" | "update" | "delete" | "truncate";
+  /** Channels: the change's table, schema.name. */
+  table?: string;
   /** The row's primary key columns. */
   key: Row;
   /** The row after the change (insert, update); an update may leave out unchanged TOASTed columns. */
@@ -146,7 +156,7 @@ export class PgSync {
   /** A query on table, in schema "public" unless .schema() says otherwise. */
   selectFrom(table: string): QueryBuilder;
   /** Row-level changes of one subscription. Returns a function that ends it. */
-  subscribe(shape: Shape, handlers?: SubscriptionHandlers): () => void;
+  subscribe(shape: Shape | ChannelSubscription, handlers?: SubscriptionHandlers): () => void;
   setAuthTokenRefreshFunction(fn: RefreshAuthToken | null): void;
   /** Ends every query, closes the connection and leaves no timer behind. */
   dispose(): void;

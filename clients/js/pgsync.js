@@ -320,7 +320,9 @@ class Subscription {
     if (fresh) this.handlers.onReset?.("subscribe");
     this.wireId = this.client.registerWireId(this);
     this.loading = fresh;
-    const frame = { type: "subscribe", id: this.wireId, table: this.shape.table };
+    const frame = this.shape.channel !== undefined
+      ? { type: "subscribe", id: this.wireId, channel: this.shape.channel }
+      : { type: "subscribe", id: this.wireId, table: this.shape.table };
     if (this.shape.where !== undefined) frame.where = this.shape.where;
     if (this.shape.params !== undefined) frame.params = this.shape.params;
     if (this.shape.columns !== undefined) frame.columns = this.shape.columns;
@@ -349,6 +351,7 @@ class Subscription {
         this.handlers.onChange?.({
           op: frame.op, key: frame.key, new: frame.new, old: frame.old, offset: frame.offset,
           snapshot: frame.snapshot === true, ...(this.window ? { before: frame.before ?? null } : {}),
+          ...(frame.table !== undefined ? { table: frame.table } : {}),
         });
         return;
       }
@@ -363,9 +366,10 @@ class Subscription {
         this.handlers.onUpToDate?.({ offset: frame.offset });
         return;
       case "must-refetch":
-        // The subscription is over on the server: start again from nothing, silently.
+        // The subscription is over on the server: start again from nothing, silently. A channel
+        // whose table changed shape goes on from its offset (its events are still in the log).
         this.client.releaseWireId(this);
-        this.offset = null;
+        if (!(this.shape.channel !== undefined && frame.reason === "schema-changed")) this.offset = null;
         this.handlers.onReset?.(frame.reason ?? "must-refetch");
         this.send();
         return;
@@ -764,11 +768,15 @@ export class PgSync {
 
   /**
    * Row-level subscription. shape: {table, where, params, columns, orderBy, limit, offset} in the
-   * server's syntax; handlers: {onChange, onUpToDate, onReset, onError}. Returns unsubscribe().
+   * server's syntax, or {channel, offset} for a channel's events (pgsync.yaml tables[].channels);
+   * handlers: {onChange, onUpToDate, onReset, onError}. Returns unsubscribe().
    */
   subscribe(shape, handlers = {}) {
     this.#checkAlive();
-    if (!shape || typeof shape.table !== "string") throw new TypeError("pgsync: subscribe needs {table}");
+    const byChannel = shape && typeof shape.channel === "string";
+    if (!shape || (typeof shape.table !== "string" && !byChannel)) throw new TypeError("pgsync: subscribe needs {table} or {channel}");
+    if (byChannel && ["table", "where", "params", "columns", "orderBy", "limit"].some((k) => shape[k] !== undefined))
+      throw new TypeError("pgsync: a channel defines its table and rows: give {channel} with at most an offset");
     if ((shape.orderBy === undefined) !== (shape.limit === undefined))
       throw new TypeError("pgsync: orderBy and limit go together (a window)");
     const wrapped = {};

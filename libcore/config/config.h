@@ -110,6 +110,20 @@ struct Serve {
     Value<int> threads{0}; // event-loop threads; 0: one per CPU
 };
 
+// pgsync-publish (pgsync.yaml(5), PUBLISH): read by load_publish.cpp.
+struct Publish {
+    Value<std::string> nats; // "nats://a:4222,nats://b:4222"
+    Value<std::string> stream{"PGSYNC"};
+    Value<std::string> ack_file;
+    Value<std::string> subject_prefix{"pgsync"};
+    Value<std::string> channel_subject{"{prefix}.{channel}"};
+    Value<std::string> table_subject{"{prefix}.{schema}.{table}.{op}"};
+    Value<int> max_in_flight{1024};
+    Value<double> ack_timeout{10}; // seconds
+    Value<bool> create_stream{false};
+    Value<int> replicas{1};
+};
+
 struct Config {
     std::string file;
     Source source;
@@ -117,6 +131,7 @@ struct Config {
     Stream stream;
     Snapshot snapshot;
     Serve serve;
+    Publish publish;
 
     // The connection string to use: source.dsn, else the variable named by source.dsn_env (empty
     // when neither is set: libpq's PG* variables apply). Throws a usage Error when dsn_env names

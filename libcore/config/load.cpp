@@ -2,6 +2,7 @@
 // checks (reader), reporting every problem; the tables section lives in load_tables.cpp.
 #include "config/load.h"
 
+#include "config/load_publish.h"
 #include "config/load_tables.h"
 #include "config/reader.h"
 #include "config/yaml_document.h"
@@ -274,12 +275,13 @@ LoadResult load_text(std::string_view text, const std::string& name) {
                      "A configuration starts with sections such as \"source:\" and \"tables:\".");
         return result;
     }
-    reader.check_keys(*root, "", {"source", "tables", "stream", "snapshot", "serve"});
+    reader.check_keys(*root, "", {"source", "tables", "stream", "snapshot", "serve", "publish"});
     read_source(reader, *root, result.config.source);
     read_tables(reader, *root, result.config.tables);
     read_stream(reader, *root, result.config.stream);
     read_snapshot(reader, *root, result.config.snapshot);
     read_serve(reader, *root, result.config.serve);
+    read_publish(reader, *root, result.config.publish);
     // In file order, like a compiler's, whatever order the checks ran in.
     std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
                      [](const Diagnostic& a, const Diagnostic& b) {

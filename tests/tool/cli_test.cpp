@@ -180,3 +180,33 @@ TEST_CASE("pgsync-stream's ack file must be a regular file or a FIFO", "[tool][s
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("\"/\"") != std::string::npos);
 }
+
+TEST_CASE("pgsync-publish answers --help and --version, and rejects bad flags with exit 2",
+          "[tool][publish]") {
+    auto help = run_process({tool_path("pgsync-publish"), "--help"});
+    CHECK(help.exit_code == 0);
+    CHECK(help.out.find("Usage:") != std::string::npos);
+    CHECK(help.out.find("--nats") != std::string::npos);
+    CHECK(help.out.find("--ack-file") != std::string::npos);
+    auto version = run_process({tool_path("pgsync-publish"), "--version"});
+    CHECK(version.exit_code == 0);
+    CHECK(version.out == "pgsync-publish (pgsync) " PGSYNC_VERSION "\n");
+    auto bad = run_process({tool_path("pgsync-publish"), "--nats", "nats://x", "--no-such-flag"});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("pgsync-publish: error: ") == 0);
+    CHECK(bad.err.find("Try \"pgsync-publish --help\" for more information.") !=
+          std::string::npos);
+}
+
+TEST_CASE("pgsync-publish without --nats is a usage error; an unreachable server exits 1",
+          "[tool][publish]") {
+    ProcessOptions no_env;
+    no_env.env["NATS_URL"] = "";
+    auto missing = run_process({tool_path("pgsync-publish")}, no_env);
+    CHECK(missing.exit_code == 2);
+    CHECK(missing.err.find("--nats is required") != std::string::npos);
+    auto unreachable = run_process({tool_path("pgsync-publish"), "--nats", "nats://127.0.0.1:1"});
+    CHECK(unreachable.exit_code == 1);
+    CHECK(unreachable.err.find("could not connect to NATS") != std::string::npos);
+    CHECK(unreachable.err.find("hint: Check that nats-server is running") != std::string::npos);
+}

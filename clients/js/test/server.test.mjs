@@ -3,7 +3,7 @@
 // a server restart, must-refetch after TRUNCATE, HS256 tokens that expire (HTTP 401, 4001), refusals,
 // persistence, ordered windows (and bad-order), the app's row webhook (served here with node:http),
 // and tokens refreshed on the open connection (the auth frame); an index made after the server
-// started, a refused update or delete that leaves only the key behind.
+// started, a refused update or delete that leaves only the key behind; a channel's events.
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
@@ -681,4 +681,39 @@ test('token refresh in place refused (a token of another sub): bad-token, the cl
   // Every result was a whole prefix of the inserts: never a row missing in between, never empty.
   for (const rows of q.results) assert.deepEqual(rows.map((r) => r.id), rows.map((_, k) => k + 1))
   await waitFor(async () => (await metric(serve.port, 'pgsync_serve_clients')) === 1)
+})
+
+test('subscribe({channel}) gets the channel\'s inserts only, with their table, and resumes from its offset after a reconnect', kTimeout, async () => {
+  const name = await table('chan', 'id int PRIMARY KEY, grp text', [])
+  const channel = `${name}-added`
+  const serve = await startServe({
+    tables: [name],
+    configYaml: `tables:\n  - name: ${name}\n    channels:\n      - name: ${channel}\n        operations: [insert]\n`,
+  })
+  const changes = []
+  const upToDate = []
+  const errors = []
+  const { client, log } = newClient(serve.wsUrl)
+  client.subscribe({ channel }, {
+    onChange: (change) => changes.push(change),
+    onUpToDate: (u) => upToDate.push(u),
+    onError: (e) => errors.push(e),
+  })
+  await waitFor(() => upToDate.length > 0, { describe: () => 'the first up-to-date' })
+  await sql(`INSERT INTO ${name} VALUES (1, 'a')`)
+  await sql(`UPDATE ${name} SET grp = 'b' WHERE id = 1`)
+  await sql(`INSERT INTO ${name} VALUES (2, 'a')`)
+  await waitFor(() => changes.length >= 2, { describe: () => show(changes) })
+  assert.deepEqual(changes.map((c) => [c.op, c.new.id, c.table]), [['insert', 1, `public.${name}`], ['insert', 2, `public.${name}`]])
+  // The server restarts: the client resumes with the offset it has, and misses nothing.
+  await serve.restart()
+  await sql(`INSERT INTO ${name} VALUES (3, 'a')`)
+  await waitFor(() => changes.length >= 3, { timeoutMs: 30_000, describe: () => show(changes) })
+  assert.deepEqual(changes.map((c) => c.new.id), [1, 2, 3])
+  const subscribes = log.filter((e) => e.dir === 'out' && e.frame.type === 'subscribe')
+  assert.equal(subscribes[0].frame.channel, channel)
+  assert.equal(subscribes[0].frame.table, undefined)
+  assert.equal(typeof subscribes.at(-1).frame.offset, 'string')
+  assert.deepEqual(errors, [])
+  assert.throws(() => client.subscribe({ channel, table: name }), TypeError)
 })

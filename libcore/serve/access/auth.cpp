@@ -172,9 +172,18 @@ AuthResult read_claims(const json& claims, int64_t now, const JwtOptions& option
     if (grants == claims.end()) return refuse("token has no " + what + " claim");
     if (!grants->is_object()) return malformed("\"" + options.claim + "\" claim is not an object");
     auto tables = grants->find("tables");
-    if (tables == grants->end()) return refuse("token has no " + what + " claim");
-    if (std::string error = read_table_grants(*tables, what, principal); !error.empty())
-        return malformed(error);
+    auto channels = grants->find("channels");
+    // A token may grant channels only (pgsync.yaml tables[].channels): then "tables" may be left out.
+    if (tables == grants->end() && channels == grants->end())
+        return refuse("token has no " + what + " claim");
+    if (tables != grants->end())
+        if (std::string error = read_table_grants(*tables, what, principal); !error.empty())
+            return malformed(error);
+    if (channels != grants->end())
+        if (std::string error =
+                read_channel_grants(*channels, options.claim + ".channels", principal);
+            !error.empty())
+            return malformed(error);
     return AuthResult{std::move(principal), {}};
 }
 
@@ -195,6 +204,24 @@ std::string base64url_encode(std::string_view bytes) {
     }
     if (bit_count > 0) out += kBase64UrlAlphabet[(bits << (6 - bit_count)) & 0x3F];
     return out;
+}
+
+std::string read_channel_grants(const json& channels, std::string_view what,
+                                Principal& principal) {
+    if (!channels.is_array()) return std::string(what) + " is not an array of channel names";
+    for (const auto& name : channels) {
+        if (!name.is_string() || name.get_ref<const std::string&>().empty())
+            return std::string(what) + " holds a name that is not a non-empty string";
+        principal.channels.push_back(name.get<std::string>());
+    }
+    return {};
+}
+
+bool grants_channel(const Principal& principal, std::string_view channel) {
+    if (principal.all_tables) return true;
+    for (const auto& name : principal.channels)
+        if (name == channel) return true;
+    return false;
 }
 
 // Fills principal.tables (or all_tables) from the claim; returns an error, empty when well formed.

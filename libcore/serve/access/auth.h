@@ -35,6 +35,10 @@ struct Principal {
     bool all_tables = false;
     bool api_key = false; // authenticated by the API key (a backend), not by a token
     std::vector<TableGrant> tables;
+    // Channels (pgsync.yaml tables[].channels) by name: {"pgsync": {"channels": ["chat-added"]}}.
+    // A table's grant does not grant its channels (a channel has no room for the grant's
+    // mandatory filter); "tables": "*" grants every channel too.
+    std::vector<std::string> channels;
 };
 
 struct AuthResult {
@@ -83,6 +87,14 @@ private:
 // empty when it is. The token issuer checks requests with it, so that what it signs verifies.
 std::string read_table_grants(const nlohmann::json& tables, std::string_view what,
                               Principal& principal);
+
+// Reads a channels claim (["chat-added", ...]) into principal.channels; returns why it is not
+// well formed, empty when it is.
+std::string read_channel_grants(const nlohmann::json& channels, std::string_view what,
+                                Principal& principal);
+
+// Whether the principal may subscribe to the channel (granted by name, or every table granted).
+bool grants_channel(const Principal& principal, std::string_view channel);
 
 // Constant-time comparison of an API key.
 bool api_key_matches(std::string_view given, std::string_view expected);

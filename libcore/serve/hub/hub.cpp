@@ -30,13 +30,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// Whether a client's offset ends a transaction: commits have odd ops (serve/log_offset.h), rows
-// even ones. A resume from a change inside a transaction gets its up-to-date at that
-// transaction's commit, not at once.
-bool ends_transaction(LogOffset offset) {
-    return offset.op % 2 == 1;
-}
-
 // How often a table's indexes may be read again for windows that none served.
 constexpr auto kIndexRereadInterval = std::chrono::seconds(1);
 
@@ -46,6 +39,8 @@ Hub::Impl::Impl(const HubOptions& o, ChangeLog& l, Loader& ld, Metrics& m,
                 std::function<std::vector<TableSchema>()> r, std::function<void(Session&)> w)
     : options(o), log(l), loader(ld), metrics(m), read_tables(std::move(r)), wake(std::move(w)) {
     load_tables();
+    channel_list = channels::from_tables(options.tables);
+    check_channels();
     dispatched = log.end();
     reader = log.read_after(dispatched);
     log_dir = options.storage_dir;
@@ -206,11 +201,12 @@ void Hub::Impl::drop_shape(ShapeEntry& entry) {
     --metrics.shapes;
 }
 
-void Hub::Impl::invalidate_table(TableState& state, std::string_view reason) {
+void Hub::Impl::invalidate_table(TableState& state, std::string_view reason, bool keep_channels) {
     std::vector<Subscription*> subs;
     for (auto& session_pair : sessions)
         for (auto& [id, sub] : session_pair.second->subscriptions)
-            if (sub->shape && sub->shape->shape->table->schema == state.schema->schema &&
+            if (sub->shape && !(keep_channels && sub->shape->shape->channel) &&
+                sub->shape->shape->table->schema == state.schema->schema &&
                 sub->shape->shape->table->name == state.schema->name)
                 subs.push_back(sub.get());
     for (Subscription* sub : subs) {
@@ -231,6 +227,7 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
         return error(session, id_json, "too-many-subscriptions",
                      "a connection may hold at most " +
                          std::to_string(options.max_subscriptions_per_client) + " subscriptions");
+    if (!request.channel.empty()) return subscribe_channel(session, request);
     auto it = tables.find({request.table.schema, request.table.name});
     if (it == tables.end())
         return error(session, id_json, "unknown-table",
@@ -303,23 +300,7 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
     // The offset to resume from, if any.
     LogOffset after = dispatched;
     bool resume = false;
-    if (request.offset) {
-        switch (parse_client_offset(*request.offset, log.epoch(), after)) {
-        case OffsetCheck::Malformed:
-            return error(session, id_json, "bad-offset",
-                         "\"offset\" is not an offset of this server; subscribe without one");
-        case OffsetCheck::OtherEpoch:
-            return push(session, must_refetch_frame(id_json, "epoch-changed"));
-        case OffsetCheck::Ok:
-            break;
-        }
-        if (after < log.start())
-            return push(session, must_refetch_frame(id_json, "offset-expired"));
-        if (past_known_wal(after))
-            return error(session, id_json, "bad-offset",
-                         "\"offset\" is past the end of this server's log; subscribe without one");
-        resume = true;
-    }
+    if (!resume_offset(session, id_json, request.offset, after, resume)) return;
 
     // Share the shape with identical subscriptions.
     std::shared_ptr<ShapeEntry> entry;
@@ -371,6 +352,34 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
     ++metrics.subscriptions;
     if (!resume) ++metrics.loads_total;
     loader.submit(std::move(job));
+}
+
+bool Hub::Impl::resume_offset(Session& session, const std::string& id_json,
+                              const std::optional<std::string>& text, LogOffset& after,
+                              bool& resume) {
+    if (!text) return true;
+    switch (parse_client_offset(*text, log.epoch(), after)) {
+    case OffsetCheck::Malformed:
+        error(session, id_json, "bad-offset",
+              "\"offset\" is not an offset of this server; subscribe without one");
+        return false;
+    case OffsetCheck::OtherEpoch:
+        push(session, must_refetch_frame(id_json, "epoch-changed"));
+        return false;
+    case OffsetCheck::Ok:
+        break;
+    }
+    if (after < log.start()) {
+        push(session, must_refetch_frame(id_json, "offset-expired"));
+        return false;
+    }
+    if (past_known_wal(after)) {
+        error(session, id_json, "bad-offset",
+              "\"offset\" is past the end of this server's log; subscribe without one");
+        return false;
+    }
+    resume = true;
+    return true;
 }
 
 LoadJob Hub::Impl::make_job(Session& session, Subscription& sub) {

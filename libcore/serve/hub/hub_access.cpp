@@ -229,6 +229,10 @@ void Hub::Impl::reauthenticate(Session& session, const AuthRequest& request) {
     std::vector<std::pair<Subscription*, bool>> ending; // subscription, still granted
     for (auto& [id, sub] : session.subscriptions) {
         if (!sub->shape) continue;
+        if (const auto& channel = sub->shape->shape->channel) {
+            if (!grants_channel(fresh, channel->name)) ending.emplace_back(sub.get(), false);
+            continue;
+        }
         const TableSchema& table = *sub->shape->shape->table;
         const TableGrant* before = grant_of(session.principal, table);
         const TableGrant* after = grant_of(fresh, table);
@@ -242,13 +246,15 @@ void Hub::Impl::reauthenticate(Session& session, const AuthRequest& request) {
     session.principal = std::move(fresh);
     for (auto [sub, granted] : ending) {
         const std::string id_json = sub->id_json;
-        const std::string table = sub->shape->shape->table->display_name();
+        const auto& channel = sub->shape->shape->channel;
+        const std::string what = channel ? "channel \"" + channel->name + '"'
+                                         : "table \"" + sub->shape->shape->table->display_name() +
+                                               '"';
         remove_subscription(session, *sub);
         if (granted)
             push(session, must_refetch_frame(id_json, "grant-changed"));
         else
-            error(session, id_json, "forbidden",
-                  "the new token does not grant table \"" + table + "\"");
+            error(session, id_json, "forbidden", "the new token does not grant " + what);
     }
     Frame frame;
     frame.data = frame_buffer();

@@ -142,8 +142,10 @@ void Hub::Impl::dispatch_one(const LogRecord& record) {
         std::vector<TableState*> truncated;
         for (auto& [key, state] : tables)
             if (truncates(scanned, *state.schema)) truncated.push_back(&state);
-        for (TableState* state : truncated)
-            invalidate_table(*state, "truncated");
+        for (TableState* state : truncated) {
+            dispatch_channel_truncate(record, *state); // an event on channels' feeds
+            invalidate_table(*state, "truncated", true);
+        }
         break;
     }
     case RecordKind::Other:

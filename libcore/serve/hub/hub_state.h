@@ -3,6 +3,7 @@
 // libcore/serve.
 #pragma once
 
+#include "channels/channel.h"
 #include "filter/shape_index.h"
 #include "record/record_scan.h"
 #include "serve/hub/hub.h"
@@ -18,6 +19,13 @@
 #include <vector>
 
 namespace pgsync::serve {
+
+// Whether a client's offset ends a transaction: commits have odd ops (serve/log_offset.h), rows
+// even ones. A resume from a change inside a transaction gets its up-to-date at that
+// transaction's commit, not at once.
+inline bool ends_transaction(LogOffset offset) {
+    return offset.op % 2 == 1;
+}
 
 // An ordered window shared by the subscriptions with the same table, filter, columns, order and
 // limit (serve/hub/hub_windows.cpp): the rows, the fill running for it, and its subscribers that
@@ -132,9 +140,14 @@ struct Hub::Impl {
     void remove_all_subscriptions(Session& session);
     void drop_shape(ShapeEntry& entry);
 
-    // Ends every subscription of a table with must-refetch (schema change, truncate, reload).
-    void invalidate_table(TableState& state, std::string_view reason);
+    // Ends every subscription of a table with must-refetch (schema change, truncate, reload);
+    // keep_channels: not channels' (a truncate is an event on a channel's feed).
+    void invalidate_table(TableState& state, std::string_view reason, bool keep_channels = false);
     void subscribe(Session& session, SubscribeRequest& request);
+    // The offset a subscription resumes after (after and resume set when given and valid);
+    // false when it was refused (the error or must-refetch frame is queued).
+    bool resume_offset(Session& session, const std::string& id_json,
+                       const std::optional<std::string>& text, LogOffset& after, bool& resume);
     LoadJob make_job(Session& session, Subscription& sub);
     void ack(Session& session, const AckRequest& request);
     std::string consumer_path(const std::string& name) const;
@@ -150,6 +163,17 @@ struct Hub::Impl {
     void dispatch_one(const LogRecord& record);
     void reload_table(TableState& state);
     void reload_tables_logged(); // load_tables, a failure logged (the old tables kept)
+
+    // ---- channels (hub_channels.cpp)
+
+    std::vector<channels::Channel> channel_list; // the config's, in file order
+    // Binds every channel's where to its served table: a usage Error for one that does not fit.
+    void check_channels();
+    // {"channel": …}: a feed of the channel's changes from the log's end or the offset given.
+    void subscribe_channel(Session& session, SubscribeRequest& request);
+    // A truncate record of a table: a change frame to the live subscribers of its channels that
+    // list truncates.
+    void dispatch_channel_truncate(const LogRecord& record, TableState& state);
 
     // ---- ordered windows (hub_windows.cpp)
 

@@ -395,8 +395,17 @@ void Loader::catch_up(LoadJob& job) {
                     return finish(LoadResult::Status::SchemaChanged);
                 break;
             case RecordKind::Truncate:
-                if (truncates(scanned, *table) &&
-                    !(job.load && job.load->saw(scanned.commit_lsn, record.xid)))
+                if (!truncates(scanned, *table)) break;
+                if (shape->channel) { // an event on a channel's feed, never the end of it
+                    if (channel_takes_truncate(*shape)) {
+                        tail.clear();
+                        append_truncate_tail(tail, *shape, client_offset(epoch, record.offset));
+                        add(change_frame(job.id_json, tail));
+                        touched = true;
+                    }
+                    break;
+                }
+                if (!(job.load && job.load->saw(scanned.commit_lsn, record.xid)))
                     return finish(LoadResult::Status::Truncated);
                 break;
             case RecordKind::Row:

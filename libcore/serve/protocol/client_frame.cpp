@@ -32,15 +32,38 @@ std::optional<std::string> frame_id(const json& frame) {
     return id;
 }
 
+// {"type":"subscribe","id":…,"channel":…[,"offset":…]}: everything else the channel defines.
+ClientFrame parse_channel_subscribe(const json& frame, const std::string& id) {
+    const json& channel = frame["channel"];
+    if (!channel.is_string() || channel.get_ref<const std::string&>().empty() ||
+        channel.get_ref<const std::string&>().size() > kMaxChannelName)
+        return error(id, "bad-frame", "\"channel\" must be a string of 1 to 256 characters");
+    for (const char* key : {"table", "where", "params", "columns", "order_by", "limit"})
+        if (frame.contains(key))
+            return error(id, "bad-frame",
+                         std::string("a channel subscription takes no \"") + key +
+                             "\": the channel defines its table and rows; give \"channel\" or "
+                             "\"table\", not both");
+    SubscribeRequest request;
+    request.id = id;
+    request.channel = channel.get<std::string>();
+    if (auto offset = frame.find("offset"); offset != frame.end() && !offset->is_null()) {
+        if (!offset->is_string()) return error(id, "bad-offset", "\"offset\" must be a string");
+        request.offset = offset->get<std::string>();
+    }
+    return request;
+}
+
 ClientFrame parse_subscribe(const json& frame) {
     auto id = frame_id(frame);
     if (!id)
         return error({}, "bad-frame", "subscribe needs \"id\": a string of 1 to 64 characters");
+    if (frame.contains("channel")) return parse_channel_subscribe(frame, *id);
     SubscribeRequest request;
     request.id = *id;
     auto table = frame.find("table");
     if (table == frame.end() || !table->is_string())
-        return error(*id, "bad-frame", "subscribe needs \"table\": a string");
+        return error(*id, "bad-frame", "subscribe needs \"table\" (a string) or \"channel\"");
     request.table_text = table->get<std::string>();
     auto name = config::parse_table_name(request.table_text);
     if (!name)

@@ -17,6 +17,9 @@ namespace pgsync::serve {
 
 struct SubscribeRequest {
     std::string id;
+    // A channel's feed (pgsync.yaml tables[].channels) instead of a table: then no table, where,
+    // params, columns, order_by or limit (the channel defines them); offset resumes.
+    std::string channel;
     std::string table_text;              // as the client wrote it (for messages)
     config::TableName table;             // parsed with PostgreSQL's identifier rules
     std::unique_ptr<filter::Expr> where; // null: no filter
@@ -55,6 +58,7 @@ using ClientFrame =
 inline constexpr size_t kMaxSubscriptionId = 64;
 inline constexpr uint64_t kMaxWindowRows = 1000;
 inline constexpr size_t kMaxOrderByText = 1024;
+inline constexpr size_t kMaxChannelName = 256;
 
 // raw_endpoint: /v1/stream, where only {"type":"ack","offset":…} is valid.
 ClientFrame parse_client_frame(std::string_view text, bool raw_endpoint);

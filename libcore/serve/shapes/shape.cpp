@@ -2,6 +2,7 @@
 #include "serve/shapes/shape.h"
 
 #include "filter/evaluator.h"
+#include "record/json_text.h"
 
 #include <algorithm>
 
@@ -65,6 +66,11 @@ bool fill_cells(const TableSchema& table, std::string_view object,
                                            : filter::Cell{filter::Cell::Kind::Json, value};
         });
     return ok && well_formed;
+}
+
+void append_table_member(std::string& out, const TableSchema& table) {
+    out += ",\"table\":";
+    record::append_json_string(out, table.display_name());
 }
 
 } // namespace
@@ -133,6 +139,27 @@ bool unknown_only_from_unchanged(const Shape& shape, const RowImages& row) {
 
 ShapeOp classify(const Shape& shape, const RowImages& row) {
     using filter::Match;
+    if (shape.channel) {
+        const filter::BoundFilter* where = shape.filter ? &*shape.filter : nullptr;
+        switch (row.op) {
+        case RowImages::Op::Insert:
+            return channels::row_belongs(*shape.channel, where, channels::kInsert, row.new_cells,
+                                         row.old_cells)
+                       ? ShapeOp::Insert
+                       : ShapeOp::None;
+        case RowImages::Op::Update:
+            return channels::row_belongs(*shape.channel, where, channels::kUpdate, row.new_cells,
+                                         row.old_cells)
+                       ? ShapeOp::Update
+                       : ShapeOp::None;
+        case RowImages::Op::Delete:
+            return channels::row_belongs(*shape.channel, where, channels::kDelete, row.new_cells,
+                                         row.old_cells)
+                       ? ShapeOp::Delete
+                       : ShapeOp::None;
+        }
+        return ShapeOp::None;
+    }
     auto match = [&](const std::vector<filter::Cell>& cells) {
         return shape.filter ? filter::evaluate(*shape.filter, cells) : Match::Yes;
     };
@@ -169,6 +196,7 @@ void append_change_tail(std::string& out, const Shape& shape, ShapeOp op, const 
     out += op == ShapeOp::Insert   ? ",\"op\":\"insert\""
            : op == ShapeOp::Update ? ",\"op\":\"update\""
                                    : ",\"op\":\"delete\"";
+    if (shape.channel) append_table_member(out, table);
     if (!offset_text.empty()) {
         out += ",\"offset\":\"";
         out += offset_text;
@@ -189,6 +217,18 @@ void append_change_tail(std::string& out, const Shape& shape, ShapeOp op, const 
         append_row_object(out, table, shape.selected, row.old_cells);
     }
     out += '}';
+}
+
+void append_truncate_tail(std::string& out, const Shape& shape, std::string_view offset_text) {
+    out += ",\"op\":\"truncate\"";
+    append_table_member(out, *shape.table);
+    out += ",\"offset\":\"";
+    out += offset_text;
+    out += "\"}";
+}
+
+bool channel_takes_truncate(const Shape& shape) {
+    return shape.channel && (shape.channel->ops & channels::kTruncate);
 }
 
 } // namespace pgsync::serve

@@ -4,6 +4,7 @@
 // shape shares. Pure functions: the live path and catch-up readers both use them.
 #pragma once
 
+#include "channels/channel.h"
 #include "filter/bound_filter.h"
 #include "filter/evaluator.h"
 #include "record/record_scan.h"
@@ -24,6 +25,9 @@ struct Shape {
     // Whether the filter reads columns outside the key while the table's old images lack them
     // (replica identity not FULL): such shapes get key-only deletes when unsure (F7).
     bool needs_old_image = false;
+    // A channel's feed (/v1/ws {"channel": …}): rows belong by channels::row_belongs, each change
+    // is an event (no enter/leave), frames name the table. filter is then the channel's where.
+    std::shared_ptr<const channels::Channel> channel;
 };
 
 // Builds the shape (selected columns validated: unknown names are an error string).
@@ -55,8 +59,16 @@ ShapeOp classify(const Shape& shape, const RowImages& row);
 void append_row_object(std::string& out, const TableSchema& table, const std::vector<int>& columns,
                        const std::vector<filter::Cell>& cells);
 
-// Appends `,"op":"…","offset":"…","key":{…},"new":{…},"old":{…}}` (the frame after its id).
+// Appends `,"op":"…","offset":"…","key":{…},"new":{…},"old":{…}}` (the frame after its id);
+// for a channel's shape `"table":"schema.name"` follows the op.
 void append_change_tail(std::string& out, const Shape& shape, ShapeOp op, const RowImages& row,
                         std::string_view offset_text, bool snapshot);
+
+// A truncate of the table for a channel that lists it: `,"op":"truncate","table":…,"offset":…}`.
+void append_truncate_tail(std::string& out, const Shape& shape, std::string_view offset_text);
+
+// Whether a truncate record concerns a channel's shape (it lists truncates): then it is an event
+// for its subscribers, not the end of their subscription.
+bool channel_takes_truncate(const Shape& shape);
 
 } // namespace pgsync::serve

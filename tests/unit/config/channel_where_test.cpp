@@ -31,12 +31,12 @@ TEST_CASE("a channel's where with a syntax error is reported at its line and col
           "[config][channel]") {
     CHECK(problems(kHead + "        where: likes > 2 ; drop table x\n") ==
           "t.yaml:5:26: error: invalid \"where\" in \"tables[0].channels[0]\": unexpected \";\" at "
-          "position 10\n"
+          "position 10: only one condition is allowed, without \";\"\n"
           "hint: Write a filter as a client's where, e.g. where: \"group_name = 'party'\".\n");
     // A quoted scalar: the line is exact, the column the value's.
     CHECK(problems(kHead + "        operations: [insert]\n        where: \"likes >\"\n") ==
           "t.yaml:6:16: error: invalid \"where\" in \"tables[0].channels[0]\": unexpected end of "
-          "text at position 7\n"
+          "input at position 7: expected a constant or a $n parameter\n"
           "hint: Write a filter as a client's where, e.g. where: \"group_name = 'party'\".\n");
 }
 
@@ -53,7 +53,7 @@ TEST_CASE("a channel's where must be a non-empty string without parameters", "[c
 TEST_CASE("a channel's where names only columns the table replicates", "[config][channel]") {
     CHECK(problems("tables:\n  - name: messages\n    columns: [message_id, likes]\n"
                    "    channels:\n      - name: c\n        where: likes > 1 or sender = 'x'\n") ==
-          "t.yaml:6:30: error: column \"sender\" in \"where\" of \"tables[0].channels[0]\" is not "
+          "t.yaml:6:29: error: column \"sender\" in \"where\" of \"tables[0].channels[0]\" is not "
           "in the table's \"columns\"\n"
           "hint: Add it to \"columns\", or correct the name.\n");
 }

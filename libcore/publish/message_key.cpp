@@ -1,0 +1,46 @@
+// Nats-Msg-Id text, formatted and parsed in this one place.
+#include "publish/message_key.h"
+
+#include <charconv>
+
+namespace pgsync::publish {
+
+std::string MessageKey::message_id() const {
+    std::string out;
+    offset.lsn.append_to(out);
+    out += ':';
+    out += std::to_string(offset.op);
+    out += ':';
+    out += std::to_string(rank);
+    if (copy > 0) {
+        out += ':';
+        out += std::to_string(copy);
+    }
+    return out;
+}
+
+std::optional<MessageKey> MessageKey::parse(std::string_view text) {
+    auto take = [&text](std::string_view& field) {
+        const size_t colon = text.find(':');
+        field = text.substr(0, colon);
+        text = colon == std::string_view::npos ? std::string_view{} : text.substr(colon + 1);
+        return !field.empty();
+    };
+    auto number = [](std::string_view digits, auto& out) {
+        auto result = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+        return result.ec == std::errc() && result.ptr == digits.data() + digits.size();
+    };
+    std::string_view lsn_text, op_text, rank_text, copy_text;
+    if (!take(lsn_text) || !take(op_text) || !take(rank_text)) return std::nullopt;
+    const bool has_copy = !text.empty();
+    if (has_copy && (!take(copy_text) || !text.empty())) return std::nullopt;
+    MessageKey key;
+    auto lsn = Lsn::parse(lsn_text);
+    if (!lsn || !number(op_text, key.offset.op) || !number(rank_text, key.rank) ||
+        (has_copy && !number(copy_text, key.copy)))
+        return std::nullopt;
+    key.offset.lsn = *lsn;
+    return key;
+}
+
+} // namespace pgsync::publish
