@@ -11,6 +11,9 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -359,4 +362,76 @@ TEST_CASE("replicas of an R3 stream on a 3-node NATS cluster go on when the stre
     client.subscribe(second.port(), true);
     client.read_until(table_rows(f.db, f.table));
     f.nats.restart(leader);
+}
+
+TEST_CASE("replicas fed by the real pipeline, pgsync-stream into pgsync-publish with channels: a "
+          "client moves between them and ends with the table's rows",
+          "[serve][integration][replica]") {
+    auto db = connect_test_db();
+    const std::string table = unique_name("pipe");
+    db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, n int NOT NULL)");
+    db.exec("INSERT INTO " + table + " SELECT g, 0 FROM generate_series(1, 100) g");
+    StreamFixture slot = make_stream_fixture(db, {table});
+    NatsCluster nats(1);
+    const std::string stream = unique_name("PIPE");
+    const std::string dir = test_tmp_dir() + "/" + unique_name("pipeline");
+    std::filesystem::create_directories(dir);
+    const std::string config = dir + "/pgsync.yaml", acks = dir + "/acks", data = dir + "/data";
+    {
+        // Two channels cover every insert: each is published twice, the replicas take one.
+        std::ofstream out(config);
+        out << "source:\n  dsn: \"" << test_dsn() << "\"\n  slot: " << slot.slot
+            << "\n  publication: " << slot.publication << "\ntables:\n  - name: public." << table
+            << "\n    channels:\n      - name: added\n        operations: [insert]\n"
+            << "      - name: changed\n        operations: [insert, update, delete]\n";
+    }
+    run_process({"mkfifo", acks});
+    run_process({"mkfifo", data});
+    LiveProcess publisher(
+        {"/bin/sh", "-c",
+         "exec " + shell_quote(tool_path("pgsync-publish")) + " --config " + shell_quote(config) +
+             " --nats " + shell_quote(nats.url()) + " --stream " + stream +
+             " --create-stream --ack-file " + shell_quote(acks) + " < " + shell_quote(data)});
+    LiveProcess streamer({tool_path("pgsync-stream"), "-d", test_dsn(), "-S", slot.slot, "-P",
+                          slot.publication, "--ack-file", acks, "-s", "0.2", "-o", data});
+    const std::string source = nats.url() + "/" + stream;
+    // The stream exists once pgsync-publish made it.
+    for (int i = 0; i < 100; ++i) {
+        ProcessResult probe = run_process({tool_path("pgsync-serve"), "-d", test_dsn(), "-P",
+                                           slot.publication, "--source", source, "--insecure",
+                                           "--listen", "127.0.0.1:0", "--storage-dir",
+                                           dir + "/probe", "--ready-file", dir + "/probe.ready"},
+                                          {"", true, {}, 0.5});
+        if (probe.err.find("does not exist") == std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ServeProcess first("", slot.publication, dir + "/replica1", replica_config(source));
+    ServeProcess second("", slot.publication, dir + "/replica2", replica_config(source));
+
+    auto write = [&](int round) {
+        db.exec("INSERT INTO " + table + " SELECT g, " + std::to_string(round) +
+                " FROM generate_series(" + std::to_string(1000 * round) + ", " +
+                std::to_string(1000 * round + 29) + ") g");
+        db.exec("UPDATE " + table + " SET n = n + 1 WHERE id % 5 = " + std::to_string(round % 5));
+        db.exec("DELETE FROM " + table + " WHERE id % 13 = " + std::to_string(round % 13));
+    };
+    Client client;
+    client.table = table;
+    write(1);
+    client.subscribe(first.port(), false);
+    client.read_until(table_rows(db, table));
+    write(2);
+    client.read_until(table_rows(db, table));
+    client.connection.reset();
+    write(3);
+    client.subscribe(second.port(), true);
+    client.read_until(table_rows(db, table));
+    write(4);
+    client.read_until(table_rows(db, table));
+    CHECK(first.stop() == 0);
+    CHECK(second.stop() == 0);
+    streamer.signal(SIGTERM);
+    CHECK(streamer.wait(20) == 0);
+    publisher.wait(20);
+    drop_stream_fixture(db, slot);
 }
