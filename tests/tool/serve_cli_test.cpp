@@ -3,6 +3,7 @@
 #include "process.h"
 
 #include <catch2/catch.hpp>
+#include <fstream>
 
 using namespace pgsync::test;
 
@@ -155,4 +156,22 @@ TEST_CASE("pgsync-serve --source takes nats://HOST:PORT/STREAM and not together 
     r = serve({"-P", "p", "--insecure"});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("--source nats://HOST:PORT/STREAM") != std::string::npos);
+}
+
+TEST_CASE("pgsync-serve with serve.source in its config file is a replica and leaves source.slot "
+          "to pgsync-stream",
+          "[tool][serve][replica]") {
+    const std::string path = test_tmp_dir() + "/replica-config.yaml";
+    {
+        std::ofstream out(path);
+        out << "source:\n  slot: s\n  publication: p\nserve:\n  source: nats://127.0.0.1:1/S\n"
+               "  auth:\n    insecure: true\n";
+    }
+    // Past the flags (no "--source and --slot"), it fails on the database it cannot reach.
+    auto r = serve({"--config", path, "--listen", "127.0.0.1:0"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("cannot be used together") == std::string::npos);
+    // --slot on the command line wins over the file's serve.source.
+    r = serve({"--config", path, "-S", "s2", "--listen", "127.0.0.1:0"});
+    CHECK(r.exit_code == 1);
 }

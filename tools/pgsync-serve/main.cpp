@@ -202,8 +202,13 @@ int main(int argc, char** argv) {
         if (auto config = pgsync::tool::load_config(config_path)) {
             const auto& serve = config->serve;
             if (!given(app, "--dbname")) options.conninfo = config->resolved_dsn();
-            if (!given(app, "--slot") && !given(app, "--source"))
-                options.slot = config->source.slot.value;
+            // serve.source makes a replica: the file's source.slot is then pgsync-stream's.
+            if (!given(app, "--slot") && !given(app, "--source")) {
+                if (serve.source.set)
+                    source = serve.source.value;
+                else
+                    options.slot = config->source.slot.value;
+            }
             if (!given(app, "--publication"))
                 options.publication = config->source.publication.value;
             if (!given(app, "--listen")) listen = serve.listen.value;
