@@ -128,6 +128,19 @@ std::string mask_url_password(const std::string& url) {
     return url.substr(0, colon + 1) + kMask + url.substr(at);
 }
 
+// Every password of a comma-separated NATS URL list (nats://user:password@host:4222,...).
+std::string mask_nats_passwords(const std::string& urls) {
+    std::string out;
+    for (std::size_t start = 0; start <= urls.size();) {
+        std::size_t end = urls.find(',', start);
+        if (end == std::string::npos) end = urls.size();
+        if (start > 0) out += ',';
+        out += mask_url_password(urls.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
 void render_row_webhook(Writer& w, const std::optional<RowWebhook>& webhook, bool mask_secrets) {
     if (!webhook) return w.line(4, "row_webhook", "null", false, "no per-row authorisation");
     w.text("    row_webhook:\n");
@@ -247,6 +260,22 @@ std::string render_effective(const Config& config, bool mask_secrets) {
     w.string(4, "jwt_issuer", serve.auth.jwt_issuer);
     w.string(4, "jwt_audience", serve.auth.jwt_audience);
     render_row_webhook(w, serve.auth.row_webhook, mask_secrets);
+    const Publish& publish = config.publish;
+    w.text("publish:\n");
+    Value<std::string> nats = publish.nats;
+    if (mask_secrets) nats.value = mask_nats_passwords(nats.value);
+    w.string(2, "nats", nats, nats.set ? "" : "--nats or $NATS_URL");
+    w.string(2, "stream", publish.stream);
+    w.string(2, "ack_file", publish.ack_file);
+    w.string(2, "subject_prefix", publish.subject_prefix);
+    w.string(2, "channel_subject", publish.channel_subject);
+    w.string(2, "table_subject", publish.table_subject);
+    w.line(2, "max_in_flight", std::to_string(publish.max_in_flight.value),
+           publish.max_in_flight.set);
+    w.line(2, "ack_timeout", number(publish.ack_timeout.value), publish.ack_timeout.set);
+    w.line(2, "create_stream", publish.create_stream.value ? "true" : "false",
+           publish.create_stream.set);
+    w.line(2, "replicas", std::to_string(publish.replicas.value), publish.replicas.set);
     return w.take();
 }
 
@@ -347,6 +376,24 @@ serve:
     #   cache_ttl: 60s       # a verdict is reused this long per user and row; 0: never
     #   batch_size: 1        # more than 1: POST arrays of up to this many rows
     #   on_deny: cancel      # cancel the subscription, or drop only the row
+
+# pgsync-publish: the change stream into a NATS JetStream stream (pgsync-publish(1)).
+publish:
+  # NATS server URLs, comma-separated; --nats and $NATS_URL apply when left out.
+  # nats: nats://127.0.0.1:4222
+  # The JetStream stream; its subjects must cover "<subject_prefix>.>".
+  stream: PGSYNC
+  # The FIFO or file pgsync-stream reads with --ack-file: a transaction's end_lsn is written
+  # there once JetStream stored it.
+  # ack_file: ./pgsync.acks
+  # Subjects: a change goes to {prefix}.{channel} for each channel it belongs to, else to its
+  # table's subject; begin, commit and relation records go to {prefix}._txn.
+  subject_prefix: pgsync
+  # channel_subject: "{prefix}.{channel}"
+  # table_subject: "{prefix}.{schema}.{table}.{op}"
+  # Messages published and not yet acknowledged, at most; seconds to wait for an acknowledgement.
+  max_in_flight: 1024
+  ack_timeout: 10
 )";
 }
 

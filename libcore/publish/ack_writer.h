@@ -4,6 +4,7 @@
 
 #include "util/lsn.h"
 
+#include <chrono>
 #include <string>
 
 namespace pgsync::publish {
@@ -16,19 +17,36 @@ public:
     explicit AckWriter(std::string path);
     AckWriter(const AckWriter&) = delete;
     AckWriter& operator=(const AckWriter&) = delete;
+    // Waits up to kExitWait for a FIFO to take the pending acknowledgement (finish()).
     ~AckWriter();
 
-    // Writes lsn as a line. Acknowledgements are cumulative, so a FIFO that is full (nobody
-    // reading) drops this one: the next covers it; write() at the end retries briefly.
+    // Acknowledges lsn: writes it as a line now when it can. A FIFO that is full (nobody reading)
+    // never blocks: the highest acknowledgement not yet written is kept as pending and written by
+    // the next write() or retry() that finds room (acknowledgements are cumulative, so the
+    // highest covers every one before it). Throws pgsync::Error on any other write failure.
     void write(Lsn lsn);
-    // The last LSN written (invalid before any).
+    // Writes the pending acknowledgement if the FIFO has room now; never blocks. Cheap when
+    // nothing is pending: call it whenever convenient (the publish loop, each pass).
+    void retry();
+    // Waits up to timeout for the pending acknowledgement to be written; true when nothing is
+    // pending any more.
+    bool finish(std::chrono::milliseconds timeout);
+
+    // The last LSN written (invalid before any), and the one waiting for room (invalid if none).
     Lsn last() const { return m_last; }
+    Lsn pending() const { return m_pending; }
+
+    static constexpr std::chrono::milliseconds kExitWait{2000};
 
 private:
+    // One attempt; false when the FIFO is full.
+    bool try_write(Lsn lsn);
+
     std::string m_path;
     int m_fd = -1;
     bool m_fifo = false;
     Lsn m_last;
+    Lsn m_pending;
 };
 
 } // namespace pgsync::publish

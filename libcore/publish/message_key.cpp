@@ -20,10 +20,14 @@ std::string MessageKey::message_id() const {
 }
 
 std::optional<MessageKey> MessageKey::parse(std::string_view text) {
-    auto take = [&text](std::string_view& field) {
+    // Fields are separated by ':'; more tells whether one followed the field taken.
+    bool more = true;
+    auto take = [&text, &more](std::string_view& field) {
+        if (!more) return false;
         const size_t colon = text.find(':');
         field = text.substr(0, colon);
-        text = colon == std::string_view::npos ? std::string_view{} : text.substr(colon + 1);
+        more = colon != std::string_view::npos;
+        text = more ? text.substr(colon + 1) : std::string_view{};
         return !field.empty();
     };
     auto number = [](std::string_view digits, auto& out) {
@@ -32,8 +36,8 @@ std::optional<MessageKey> MessageKey::parse(std::string_view text) {
     };
     std::string_view lsn_text, op_text, rank_text, copy_text;
     if (!take(lsn_text) || !take(op_text) || !take(rank_text)) return std::nullopt;
-    const bool has_copy = !text.empty();
-    if (has_copy && (!take(copy_text) || !text.empty())) return std::nullopt;
+    const bool has_copy = more;
+    if (has_copy && (!take(copy_text) || more)) return std::nullopt;
     MessageKey key;
     auto lsn = Lsn::parse(lsn_text);
     if (!lsn || !number(op_text, key.offset.op) || !number(rank_text, key.rank) ||

@@ -1,47 +1,18 @@
 // Subject naming and the routing of records to subjects; the channel rule itself is
-// channels::ChannelMatcher's (libcore/channels), reached through ChannelRoutes below.
+// channels::ChannelMatcher's (libcore/channels).
 #include "publish/subjects.h"
 
+#include "channels/channel_matcher.h"
 #include "config/config.h"
 #include "util/error.h"
 
-#if __has_include("channels/channel_matcher.h")
-#include "channels/channel_matcher.h"
-#define PGSYNC_PUBLISH_HAS_CHANNELS 1
-#endif
+#include <charconv>
 
 namespace pgsync::publish {
 
-// The seam to channels::ChannelMatcher. Until libcore/channels is in the tree (it is being written
-// beside this), no record belongs to a channel and every change goes to its table subject.
-class ChannelRoutes {
-public:
-#ifdef PGSYNC_PUBLISH_HAS_CHANNELS
-    explicit ChannelRoutes(const config::Config* config)
-        : m_matcher(config ? channels::from_config(*config) : std::vector<channels::Channel>{}) {
-        for (const auto& channel : m_matcher.channels()) m_names.push_back(channel.name);
-    }
-    void learn(const record::ScannedRecord& relation) { m_matcher.learn(relation); }
-    void match(const record::ScannedRecord& record, std::vector<size_t>& out) {
-        m_matcher.match(record, out);
-    }
-
-private:
-    channels::ChannelMatcher m_matcher;
-
-public:
-#else
-    explicit ChannelRoutes(const config::Config*) {}
-    void learn(const record::ScannedRecord&) {}
-    void match(const record::ScannedRecord&, std::vector<size_t>& out) { out.clear(); }
-#endif
-    const std::vector<std::string>& names() const { return m_names; }
-
-private:
-    std::vector<std::string> m_names;
-};
-
 namespace {
+
+constexpr uint32_t kFirstUserOid = 16384; // PostgreSQL's FirstNormalObjectId
 
 bool must_encode(unsigned char c) {
     return c == '.' || c == '*' || c == '>' || c == '%' || c <= 0x20 || c == 0x7f;
@@ -103,16 +74,52 @@ bool subject_covers(std::string_view filter, std::string_view subject) {
 
 Router::Router(SubjectLayout layout, const config::Config* config)
     : m_layout(std::move(layout)), m_control(m_layout.control_subject()),
-      m_channels(std::make_unique<ChannelRoutes>(config)) {
-    for (const auto& name : m_channels->names()) {
+      m_channels(std::make_unique<channels::ChannelMatcher>(
+          config ? channels::from_config(*config) : std::vector<channels::Channel>{})) {
+    for (const auto& channel : m_channels->channels()) {
         std::string subject = m_layout.channel_subject;
         replace_all(subject, "{prefix}", m_layout.prefix);
-        replace_all(subject, "{channel}", encode_token(name));
+        replace_all(subject, "{channel}", encode_token(channel.name));
         m_channel_subjects.push_back(std::move(subject));
     }
 }
 
 Router::~Router() = default;
+
+void Router::learn(const record::ScannedRecord& relation) {
+    try {
+        m_channels->learn(relation);
+    } catch (const Error& error) {
+        // A relation record names each column's declared type: for a domain (or an enum or any
+        // other type of the database's own, OID 16384 and up) that is not the base type, so a
+        // where that would bind against the catalog does not bind here. Say so; the channel's
+        // where cannot change meaning mid-stream, so this stays an error.
+        // The hint only when the error names such a column.
+        const std::string_view message = error.what();
+        bool user_type = false;
+        record::for_each_element(relation.columns, [&](std::string_view element) {
+            std::string name;
+            uint32_t oid = 0;
+            record::for_each_member(element, [&](std::string_view key, std::string_view value) {
+                if (key == "\"name\"") record::unescape_json_string(value, name);
+                if (key == "\"type_oid\"" &&
+                    std::from_chars(value.data(), value.data() + value.size(), oid).ec !=
+                        std::errc())
+                    oid = 0;
+            });
+            if (oid >= kFirstUserOid && message.find('"' + name + '"') != std::string_view::npos)
+                user_type = true;
+        });
+        if (!user_type) throw;
+        throw Error(error.what(),
+                    "pgsync-publish binds a channel's where to the column types of pgsync-stream's "
+                    "relation records, which name a domain (or an enum, or another type the "
+                    "database defines) by its own OID, not its base type: such a column can be "
+                    "used in a where only with IS [NOT] NULL. Filter on another column, or leave "
+                    "the where out and filter in the consumer.",
+                    error.exit_code(), error.detail());
+    }
+}
 
 const std::string& Router::table_subject(std::string_view schema, std::string_view table,
                                          std::string_view op) {
@@ -132,7 +139,7 @@ void Router::route(const record::ScannedRecord& record, std::vector<std::string>
     out.clear();
     table.clear();
     const std::string_view op = record.op;
-    if (op == "relation") m_channels->learn(record);
+    if (op == "relation") learn(record);
     const bool row = op == "insert" || op == "update" || op == "delete";
     if (!row && op != "truncate") {
         out.push_back(m_control);
@@ -152,14 +159,14 @@ void Router::route(const record::ScannedRecord& record, std::vector<std::string>
             if (key == "\"schema\"") record::unescape_json_string(value, m_schema);
             if (key == "\"table\"") record::unescape_json_string(value, m_table);
         });
-        if (first.empty() || m_table.empty())
-            throw Error("a truncate record names no table");
+        if (first.empty() || m_table.empty()) throw Error("a truncate record names no table");
         schema = m_schema;
         name = m_table;
     }
     table.assign(schema).append(1, '.').append(name);
     m_channels->match(record, m_matches);
-    for (size_t index : m_matches) out.push_back(m_channel_subjects[index]);
+    for (size_t index : m_matches)
+        out.push_back(m_channel_subjects[index]);
     if (out.empty()) out.push_back(table_subject(schema, name, op));
 }
 

@@ -13,6 +13,9 @@
 namespace pgsync::config {
 struct Config;
 }
+namespace pgsync::channels {
+class ChannelMatcher;
+}
 
 namespace pgsync::publish {
 
@@ -33,8 +36,6 @@ std::string encode_token(std::string_view text);
 // (which may end in >) names: "pgsync.>" and ">" cover "pgsync.>", "pgsync.*" does not.
 bool subject_covers(std::string_view filter, std::string_view subject);
 
-class ChannelRoutes; // channels::ChannelMatcher behind a seam (subjects.cpp)
-
 class Router {
 public:
     // channels: config's tables[].channels (null: none).
@@ -44,19 +45,23 @@ public:
     Router& operator=(const Router&) = delete;
 
     // Fills out with the record's subjects, canonical first. table gets "schema.table" for row
-    // and truncate records (a truncate's first table), else is cleared. Throws pgsync::Error when
-    // a channel's where cannot be bound or a truncate names no table.
+    // and truncate records (a truncate's first table), else is cleared. Every relation record
+    // must pass through here, also one whose messages are skipped: it teaches the channels their
+    // table's columns. Throws pgsync::Error when a channel's where cannot be bound to a relation
+    // record's columns (a usage error, exit 2: e.g. a column whose type is a domain) or a
+    // truncate names no table.
     void route(const record::ScannedRecord& record, std::vector<std::string>& out,
                std::string& table);
 
 private:
+    void learn(const record::ScannedRecord& relation);
     const std::string& table_subject(std::string_view schema, std::string_view table,
                                      std::string_view op);
 
     SubjectLayout m_layout;
     std::string m_control;
-    std::unique_ptr<ChannelRoutes> m_channels;
-    std::vector<std::string> m_channel_subjects; // per channel
+    std::unique_ptr<channels::ChannelMatcher> m_channels;
+    std::vector<std::string> m_channel_subjects;                   // per channel
     std::unordered_map<std::string, std::string> m_table_subjects; // "schema\0table\0op" -> subject
     std::string m_key, m_schema, m_table;                          // scratch
     std::vector<size_t> m_matches;

@@ -198,7 +198,7 @@ TEST_CASE("pgsync-publish answers --help and --version, and rejects bad flags wi
           std::string::npos);
 }
 
-TEST_CASE("pgsync-publish without --nats is a usage error, and an unreachable server exits 1",
+TEST_CASE("pgsync-publish without --nats is a usage error, an unreachable server exits 1",
           "[tool][publish]") {
     ProcessOptions no_env;
     no_env.env["NATS_URL"] = "";

@@ -8,13 +8,17 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <fcntl.h>
 #include <fstream>
 #include <map>
 #include <nats/nats.h>
+#include <netinet/in.h>
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace pgsync;
 using namespace pgsync::test;
@@ -29,7 +33,9 @@ struct StreamMessage {
     std::map<std::string, std::string> headers;
 };
 
-std::vector<StreamMessage> read_jetstream(const std::string& url, const std::string& stream) {
+// Every message of the stream, or of the subjects filter covers, through a pull consumer.
+std::vector<StreamMessage> read_jetstream(const std::string& url, const std::string& stream,
+                                          const std::string& filter = ">") {
     natsOptions* opts = nullptr;
     natsOptions_Create(&opts);
     std::vector<std::string> urls;
@@ -56,7 +62,7 @@ std::vector<StreamMessage> read_jetstream(const std::string& url, const std::str
     natsSubscription* sub = nullptr;
     jsErrCode code;
     const std::string durable = "test_reader";
-    if (js_PullSubscribe(&sub, js, ">", durable.c_str(), nullptr, &so, &code) != NATS_OK)
+    if (js_PullSubscribe(&sub, js, filter.c_str(), durable.c_str(), nullptr, &so, &code) != NATS_OK)
         throw std::runtime_error(std::string("read_jetstream: subscribe: ") +
                                  nats_GetLastError(nullptr));
     std::vector<StreamMessage> out;
@@ -213,6 +219,112 @@ TEST_CASE("pgsync-publish routes rows to table subjects and control records to _
     CHECK(read_acks(ack).back() == ends.back());
 }
 
+TEST_CASE("pgsync-publish sends a change to each channel it belongs to, canonical copy first, and "
+          "the rest to its table subject",
+          "[publish][channel]") {
+    NatsCluster nats(1);
+    auto db = connect_test_db();
+    const std::string t = unique_name("pub_chan");
+    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, room text, body text)");
+    const std::string config = test_tmp_dir() + "/" + t + ".yaml";
+    std::ofstream(config) << "tables:\n  - name: " << t << "\n    channels:\n"
+                          << "      - name: chat-added\n"
+                          << "        operations: [insert]\n"
+                          << "        where: room = 'a'\n"
+                          << "      - name: chat-log\n"
+                          << "        operations: [insert, delete]\n";
+    // The relation record comes with the first change; the inserts in one transaction, the
+    // update and the delete in their own.
+    const std::string input = native_records(
+        db,
+        {"INSERT INTO " + t + " VALUES (1, 'a', 'hello'), (2, 'b', 'hi'), (3, 'a', 'hey')",
+         "UPDATE " + t + " SET body = 'bye' WHERE id = 1", "DELETE FROM " + t + " WHERE id = 2"},
+        {t});
+    auto r = publish({"--config", config, "--nats", nats.url(), "--create-stream"}, input);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+
+    // A consumer of pgsync.chat-added sees the inserts whose room is 'a', and nothing else.
+    auto added = read_jetstream(nats.url(), "PGSYNC", "pgsync.chat-added");
+    REQUIRE(added.size() == 2);
+    for (const auto& m : added) {
+        const json record = json::parse(m.data);
+        CHECK(record["op"] == "insert");
+        CHECK(record["new"]["room"] == "a");
+        CHECK(m.headers.at("Pgsync-Table") == "public." + t);
+    }
+    CHECK(json::parse(added[0].data)["new"]["id"] == 1);
+    CHECK(json::parse(added[1].data)["new"]["id"] == 3);
+
+    // In stream order: a row in both channels is two messages, chat-added (canonical, first in
+    // the file) then chat-log flagged as copy 1 with ":1" on its id; the update has no channel.
+    auto all = read_jetstream(nats.url(), "PGSYNC");
+    std::vector<std::string> seen; // "subject copy id" of every change message
+    std::map<std::string, std::string> canonical_id; // Pgsync-Offset -> canonical Nats-Msg-Id
+    for (const auto& m : all) {
+        const json record = json::parse(m.data);
+        const std::string op = record["op"];
+        if (op != "insert" && op != "update" && op != "delete") {
+            CHECK(m.subject == "pgsync._txn");
+            continue;
+        }
+        const std::string id = m.headers.at("Nats-Msg-Id");
+        const std::string copy = m.headers.at("Pgsync-Copy");
+        const std::string row = std::to_string(op == "delete" ? record["old"]["id"].get<int>()
+                                                              : record["new"]["id"].get<int>());
+        seen.push_back(op + " " + row + " " + m.subject + " " + copy);
+        const std::string& offset = m.headers.at("Pgsync-Offset");
+        if (copy == "0") {
+            canonical_id[offset] = id;
+        } else {
+            // The copy's id is the canonical one's with ":<copy>" appended.
+            REQUIRE(canonical_id.count(offset) == 1);
+            CHECK(id == canonical_id[offset] + ":" + copy);
+        }
+    }
+    const std::vector<std::string> expected{
+        "insert 1 pgsync.chat-added 0",
+        "insert 1 pgsync.chat-log 1",
+        "insert 2 pgsync.chat-log 0",
+        "insert 3 pgsync.chat-added 0",
+        "insert 3 pgsync.chat-log 1",
+        "update 1 pgsync.public." + t + ".update 0",
+        "delete 2 pgsync.chat-log 0",
+    };
+    CHECK(seen == expected);
+    CHECK(all.size() == parse_ndjson(input).size() + 2); // two records sent twice
+}
+
+TEST_CASE("a channel's where on a domain column is refused when its relation record arrives, "
+          "with a hint, exit 2",
+          "[publish][channel]") {
+    NatsCluster nats(1);
+    auto db = connect_test_db();
+    const std::string t = unique_name("pub_dom");
+    const std::string domain = t + "_room";
+    db.exec("CREATE DOMAIN " + domain + " AS text");
+    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, room " + domain + ")");
+    const std::string config = test_tmp_dir() + "/" + t + ".yaml";
+    std::ofstream(config) << "tables:\n  - name: " << t << "\n    channels:\n"
+                          << "      - name: room-a\n"
+                          << "        operations: [insert]\n"
+                          << "        where: room = 'a'\n";
+    const std::string input =
+        native_records(db, {"INSERT INTO " + t + " VALUES (1, 'a')"}, {t});
+    auto r = publish({"--config", config, "--nats", nats.url(), "--create-stream"}, input);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("the where of channel \"room-a\" does not fit table \"public." + t + "\"") !=
+          std::string::npos);
+    CHECK(r.err.find("hint: pgsync-publish binds a channel's where to the column types") !=
+          std::string::npos);
+    CHECK(r.err.find("domain") != std::string::npos);
+    // Nothing of the table's transaction reached the stream: the relation record stopped it.
+    for (const auto& m : read_jetstream(nats.url(), "PGSYNC"))
+        CHECK(json::parse(m.data)["op"] != "insert");
+    db.exec("DROP TABLE " + t + "; DROP DOMAIN " + domain);
+}
+
 TEST_CASE("pgsync-publish stops with a clear error and a hint, acknowledging nothing past it",
           "[publish]") {
     NatsCluster nats(1);
@@ -290,6 +402,99 @@ TEST_CASE("pgsync-publish stops with a clear error and a hint, acknowledging not
         CHECK(publish({}, "").exit_code == 2);
         CHECK(publish({"--nats", nats.url(), "--replicas", "3"}, "").exit_code == 2);
     }
+}
+
+TEST_CASE("SIGTERM while publishing: pgsync-publish waits for what is in flight, acknowledges the "
+          "last stored transaction and exits 0 promptly",
+          "[publish]") {
+    NatsCluster nats(1);
+    auto db = connect_test_db();
+    const std::string t = unique_name("pub_term");
+    db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, v text)");
+    std::vector<std::string> statements;
+    for (int i = 0; i < 400; ++i)
+        statements.push_back("INSERT INTO " + t + " SELECT g, 'x' FROM generate_series(" +
+                             std::to_string(i * 10) + ", " + std::to_string(i * 10 + 9) + ") g");
+    const std::string input = native_records(db, statements, {t});
+    const std::string dir = test_tmp_dir() + "/" + t;
+    run_process({"mkdir", "-p", dir});
+    const std::string data = dir + "/data", ack = dir + "/ack";
+    run_process({"rm", "-f", data, ack});
+    run_process({"mkfifo", data});
+    // The input never ends (the FIFO stays open): only the signal stops pgsync-publish.
+    LiveProcess publisher({"/bin/sh", "-c",
+                           "exec " + shell_quote(tool_path("pgsync-publish")) + " --nats " +
+                               shell_quote(nats.url()) + " --create-stream --ack-file " +
+                               shell_quote(ack) + " < " + shell_quote(data)});
+    const int fd = ::open(data.c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    size_t written = 0;
+    while (written < input.size()) {
+        const ssize_t n = ::write(fd, input.data() + written, input.size() - written);
+        REQUIRE(n > 0);
+        written += size_t(n);
+    }
+    // The FIFO holds at most 64 kB: most of the input is read, and much of it in flight.
+    publisher.signal(SIGTERM);
+    const auto signalled = std::chrono::steady_clock::now();
+    const int code = publisher.wait(30);
+    const auto took = std::chrono::steady_clock::now() - signalled;
+    ::close(fd);
+    INFO(publisher.err());
+    CHECK(code == 0);
+    CHECK(took < std::chrono::seconds(5));
+
+    // Every message in the stream was acknowledged by JetStream before the exit: the last
+    // acknowledgement is the end of the last transaction whose commit is in the stream.
+    auto messages = read_jetstream(nats.url(), "PGSYNC");
+    REQUIRE(!messages.empty());
+    Lsn last_stored_end;
+    for (const auto& m : messages) {
+        const json record = json::parse(m.data);
+        if (record["op"] == "commit") last_stored_end = *Lsn::parse(record["end_lsn"].get<std::string>());
+    }
+    REQUIRE(last_stored_end.is_valid());
+    auto acks = read_acks(ack);
+    REQUIRE(!acks.empty());
+    CHECK(acks.back() == last_stored_end);
+    // The payloads are the input's first records, in order, none left out.
+    const auto lines = parse_ndjson(input);
+    REQUIRE(messages.size() <= lines.size());
+    for (size_t i = 0; i < messages.size(); ++i) CHECK(json::parse(messages[i].data) == lines[i]);
+}
+
+TEST_CASE("a NATS server without JetStream is a clear error, exit 1", "[publish]") {
+    // A free port: bind to 0, read it, let it go.
+    const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    const std::string port = std::to_string(ntohs(address.sin_port));
+    ::close(probe);
+    LiveProcess server({"nats-server", "-a", "127.0.0.1", "-p", port});
+    const std::string url = "nats://127.0.0.1:" + port;
+    bool ready = false;
+    for (int i = 0; i < 100 && !ready; ++i) {
+        natsConnection* nc = nullptr;
+        ready = natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK;
+        natsConnection_Destroy(nc);
+        if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(ready);
+    for (bool create : {false, true}) {
+        std::vector<std::string> args{"--nats", url};
+        if (create) args.push_back("--create-stream");
+        auto r = publish(args, "");
+        INFO(r.err);
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("JetStream is not enabled on the NATS server") != std::string::npos);
+        CHECK(r.err.find("hint: Start nats-server with JetStream (-js") != std::string::npos);
+    }
+    server.signal(SIGTERM);
+    server.wait(10);
 }
 
 TEST_CASE("faults: kill -9 of pgsync-publish, pgsync-stream, the stream's NATS leader and a "

@@ -82,6 +82,17 @@ serve:
     jwt_issuer: null   # default
     jwt_audience: null   # default
     row_webhook: null   # default, no per-row authorisation
+publish:
+  nats: null   # default, --nats or $NATS_URL
+  stream: PGSYNC   # default
+  ack_file: null   # default
+  subject_prefix: pgsync   # default
+  channel_subject: "{prefix}.{channel}"   # default
+  table_subject: "{prefix}.{schema}.{table}.{op}"   # default
+  max_in_flight: 1024   # default
+  ack_timeout: 10   # default
+  create_stream: false   # default
+  replicas: 1   # default
 )");
     CHECK(render_effective(loaded.config, false).find("password=hunter2") != std::string::npos);
 
@@ -106,7 +117,8 @@ TEST_CASE("render_effective shows the row webhook with its defaults and masks th
                                   "w.yaml");
     REQUIRE(format_text(loaded.diagnostics) == "");
     const std::string text = render_effective(loaded.config, true);
-    const std::string webhook = text.substr(text.find("    row_webhook:"));
+    const std::size_t start = text.find("    row_webhook:");
+    const std::string webhook = text.substr(start, text.find("publish:") - start);
     CHECK(webhook == R"(    row_webhook:
       url: "https://pgsync:****@app.example/authorize"
       timeout: "500ms"
@@ -122,6 +134,47 @@ TEST_CASE("render_effective shows the row webhook with its defaults and masks th
     REQUIRE(again.config.serve.auth.row_webhook);
     CHECK(again.config.serve.auth.row_webhook->batch_size.value == 20);
     CHECK(again.config.serve.auth.row_webhook->timeout.value == "500ms");
+}
+
+TEST_CASE("render_effective shows the publish section, masks NATS passwords and reads back",
+          "[config][publish]") {
+    LoadResult loaded = load_text(R"(publish:
+  nats: "nats://app:s3cret@a:4222,nats://b:4222,nats://u:pw2@c:4222"
+  stream: EVENTS
+  ack_file: /run/pgsync/acks
+  subject_prefix: app.cdc
+  table_subject: "{prefix}.{schema}.{table}.{op}.rows"
+  max_in_flight: 64
+  ack_timeout: 2.5
+  create_stream: true
+  replicas: 3
+)",
+                                  "p.yaml");
+    REQUIRE(format_text(loaded.diagnostics) == "");
+    const std::string text = render_effective(loaded.config, true);
+    CHECK(text.substr(text.find("publish:")) == R"(publish:
+  nats: "nats://app:****@a:4222,nats://b:4222,nats://u:****@c:4222"
+  stream: EVENTS
+  ack_file: /run/pgsync/acks
+  subject_prefix: app.cdc
+  channel_subject: "{prefix}.{channel}"   # default
+  table_subject: "{prefix}.{schema}.{table}.{op}.rows"
+  max_in_flight: 64
+  ack_timeout: 2.5
+  create_stream: true
+  replicas: 3
+)");
+    CHECK(render_effective(loaded.config, false).find("s3cret@a:4222") != std::string::npos);
+    LoadResult again = load_text(render_effective(loaded.config, false), "rendered.yaml");
+    CHECK(format_text(again.diagnostics) == "");
+    const Publish& back = again.config.publish;
+    CHECK(back.nats.value == loaded.config.publish.nats.value);
+    CHECK(back.subject_prefix.value == "app.cdc");
+    CHECK(back.table_subject.value == "{prefix}.{schema}.{table}.{op}.rows");
+    CHECK(back.max_in_flight.value == 64);
+    CHECK(back.ack_timeout.value == 2.5);
+    CHECK(back.create_stream.value);
+    CHECK(back.replicas.value == 3);
 }
 
 TEST_CASE("render_effective quotes strings that YAML would read as something else", "[config]") {
@@ -141,7 +194,8 @@ TEST_CASE("the starting file loads with zero diagnostics and uses every section"
     const std::string text = starter_file();
     LoadResult result = load_text(text, "pgsync.yaml");
     CHECK(format_text(result.diagnostics) == "");
-    for (const char* section : {"\nsource:", "\ntables:", "\nstream:", "\nsnapshot:", "\nserve:"})
+    for (const char* section : {"\nsource:", "\ntables:", "\nstream:", "\nsnapshot:", "\nserve:",
+                                "\npublish:"})
         CHECK(text.find(section) != std::string::npos);
     CHECK(result.config.source.slot.set);
 }
