@@ -30,7 +30,7 @@ _pgsync_options() {
             echo "--config $logging --nats --stream --ack-file --create-stream --replicas" \
                  "--max-in-flight --ack-timeout" ;;
         pgsync-serve)
-            echo "$common -S --slot -P --publication --listen --storage-dir" \
+            echo "$common -S --slot --source -P --publication --listen --storage-dir" \
                  "--jwt-secret-env --api-key-env --jwt-public-key-file --jwks-file --jwt-claim" \
                  "--jwt-issuer --jwt-audience --insecure --retain-bytes --retain-age" \
                  "--client-queue-bytes --client-timeout --segment-bytes --max-clients --load-jobs --threads --ready-file --allow-origin --static-dir --idle-timeout --long-poll-timeout --sse-timeout --shape-chunk-bytes --max-shapes" ;;
@@ -53,7 +53,7 @@ _pgsync_argument() {
             --jwks-file) echo file ;;
         --spill-dir | --storage-dir | --static-dir) echo directory ;;
         --jwt-secret-env | --api-key-env) echo variable ;;
-        -d | --dbname | -S | --slot | -P | --publication | -t | --table | -j | --jobs | \
+        -d | --dbname | -S | --slot | --source | -P | --publication | -t | --table | -j | --jobs | \
             --hold-timeout | --create-timeout | --start | -E | --endpos | -s | \
             --status-interval | --listen | --retain-bytes | --retain-age | \
             --client-queue-bytes | --client-timeout | --segment-bytes | --max-clients | --load-jobs | --threads | \

@@ -72,6 +72,7 @@ complete -c pgsync-stream -s s -l status-interval -x -d 'Longest time between st
 complete -c pgsync-stream -l spill-dir -x -a '(__fish_complete_directories)' -d 'Directory for large in-progress transactions'
 
 complete -c pgsync-serve -s S -l slot -x -d 'Logical replication slot to read (its own)'
+complete -c pgsync-serve -l source -x -d 'Read a NATS JetStream stream of pgsync-publish instead of a slot: nats://host:port/STREAM'
 complete -c pgsync-serve -s P -l publication -x -d 'Publication whose tables are served'
 complete -c pgsync-serve -l listen -x -d 'Address to listen on, host:port (default 127.0.0.1:8080)'
 complete -c pgsync-serve -l storage-dir -x -a '(__fish_complete_directories)' -d 'Directory of the change log'

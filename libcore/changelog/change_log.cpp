@@ -235,6 +235,7 @@ std::unique_ptr<ChangeLog> ChangeLog::open(const ChangeLogOptions& options,
                 const std::string epoch = json.at("epoch").get<std::string>();
                 const auto start = LogOffset::parse(json.at("start").get<std::string>());
                 same = is_epoch(epoch) && start &&
+                       (options.epoch.empty() || epoch == options.epoch) &&
                        json.at("system_id").get<std::string>() == identity.system_id &&
                        json.at("database").get<std::string>() == identity.database &&
                        json.at("slot").get<std::string>() == identity.slot;
@@ -268,7 +269,7 @@ std::unique_ptr<ChangeLog> ChangeLog::open(const ChangeLogOptions& options,
         if (removed)
             log::info("change log: removed " + std::to_string(removed) +
                       " segments of another slot or database from \"" + dir + "\"");
-        impl.epoch = new_epoch();
+        impl.epoch = options.epoch.empty() ? new_epoch() : options.epoch;
         impl.start = LogOffset();
         impl.write_identity(impl.start);
     }
@@ -294,6 +295,17 @@ LogOffset ChangeLog::end() const {
 
 ChunkSink& ChangeLog::writer() {
     return *m_impl;
+}
+
+void ChangeLog::start_after(LogOffset after) {
+    Impl& impl = *m_impl;
+    std::lock_guard lock(impl.mutex);
+    if (!impl.segments.empty() || !impl.end.offset.is_zero())
+        throw Error("could not set the start of the change log in \"" + impl.options.dir +
+                    "\": it is not empty");
+    impl.write_identity(after);
+    impl.start = after;
+    impl.end = impl.appended = {after, 0};
 }
 
 void ChangeLog::on_append(std::function<void(const std::vector<LogRecord>&)> callback) {

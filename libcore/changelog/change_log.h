@@ -37,6 +37,10 @@ struct ChangeLogOptions {
     uint64_t retain_bytes = 1ull << 30;             // oldest segments dropped past this total
     std::chrono::seconds retain_age{7 * 24 * 3600}; // and segments whose last record is older
     bool discard = false; // start a new epoch even when the identity matches (the slot moved)
+    // A replica's epoch, derived from its source (serve/ingest/replica_source.h) so that every
+    // replica of one source has the same one; empty: a random epoch for each new log. A stored log
+    // of another epoch is emptied like one of another identity.
+    std::string epoch;
 };
 
 // One record as appended or read: its offset and its line (no newline). The views point into a
@@ -73,6 +77,11 @@ public:
     // (ENOSPC, EIO) throws pgsync::Error naming the file, and every later write or sync throws too:
     // reopen the log to recover. Set on_append before the writer is used.
     ChunkSink& writer();
+    // For a log that is empty (end() is zero): records at or before after are declared dropped, so
+    // that start() is after and a reader resuming before it is refused instead of silently reading
+    // from a later record. A replica whose log begins mid-way through its source calls this before
+    // the first write. Throws pgsync::Error when log.json cannot be written.
+    void start_after(LogOffset after);
     void on_append(std::function<void(const std::vector<LogRecord>&)> callback);
 
     // A sequential reader of records strictly after `after`, across segments, safe while the

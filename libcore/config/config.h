@@ -100,6 +100,7 @@ struct ServeAuth {
 struct Serve {
     Value<std::string> listen{"127.0.0.1:8080"};
     Value<std::string> storage_dir{"./pgsync-data"};
+    Value<std::string> source; // a replica's nats://host:port[,…]/STREAM, instead of source.slot
     ServeAuth auth;
     Value<std::string> retain_bytes{"1GB"};      // a size (util/units.h)
     Value<std::string> retain_age{"7d"};         // a duration

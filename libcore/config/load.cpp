@@ -208,11 +208,15 @@ void read_serve(Reader& reader, const YamlNode& root, Serve& serve) {
     const YamlNode* node = section(reader, root, "serve", "");
     if (!node) return;
     reader.check_keys(*node, "serve",
-                      {"listen", "storage_dir", "auth", "retain_bytes", "retain_age",
+                      {"listen", "storage_dir", "source", "auth", "retain_bytes", "retain_age",
                        "client_queue_bytes", "client_timeout", "max_clients", "load_jobs",
                        "threads"});
     reader.read(*node, "listen", "serve", serve.listen);
     reader.read(*node, "storage_dir", "serve", serve.storage_dir);
+    reader.read(*node, "source", "serve", serve.source);
+    if (serve.source.set && serve.source.value.rfind("nats://", 0) != 0)
+        reader.error(serve.source.origin,
+                     "\"source\" in \"serve\" must be nats://HOST:PORT[,HOST:PORT...]/STREAM");
     reader.read(*node, "retain_bytes", "serve", serve.retain_bytes);
     reader.read(*node, "retain_age", "serve", serve.retain_age);
     reader.read(*node, "client_queue_bytes", "serve", serve.client_queue_bytes);

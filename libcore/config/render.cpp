@@ -241,6 +241,7 @@ std::string render_effective(const Config& config, bool mask_secrets) {
     w.text("serve:\n");
     w.string(2, "listen", serve.listen);
     w.string(2, "storage_dir", serve.storage_dir);
+    w.string(2, "source", serve.source);
     w.string(2, "retain_bytes", serve.retain_bytes);
     w.string(2, "retain_age", serve.retain_age);
     w.string(2, "client_queue_bytes", serve.client_queue_bytes);
@@ -336,6 +337,8 @@ serve:
   listen: 127.0.0.1:8080
   # Where the server keeps its log of changes.
   storage_dir: ./pgsync-data
+  # A replica reads the NATS JetStream stream pgsync-publish writes instead of source.slot.
+  # source: nats://127.0.0.1:4222/PGSYNC
   # The log keeps at most this much (kB, MB, GB, TB) and this long (s, m, h, d); clients
   # resuming from older offsets must refetch.
   retain_bytes: 1GB

@@ -45,6 +45,10 @@ std::string Metrics::render() const {
     add(out, "pgsync_serve_replication_lag_bytes", "gauge",
         "Bytes of WAL between the server's current position and the slot's confirmed position.",
         replication_lag_bytes);
+    if (replica_lag_messages >= 0)
+        add(out, "pgsync_serve_replica_lag_messages", "gauge",
+            "Messages of the NATS JetStream stream (pgsync-serve --source) not yet in the log.",
+            replica_lag_messages);
     add(out, "pgsync_serve_queue_bytes", "gauge", "Bytes queued for all clients.",
         int64_t(queue_bytes));
     add(out, "pgsync_serve_clients_dropped_total", "counter",

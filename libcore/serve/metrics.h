@@ -17,6 +17,7 @@ struct Metrics {
     std::atomic<uint64_t> clients_dropped_total{0};
     std::atomic<uint64_t> queue_bytes{0}; // all clients' outbound queues
     std::atomic<int64_t> replication_lag_bytes{0};
+    std::atomic<int64_t> replica_lag_messages{-1}; // a replica's stream behind its log; -1: no replica
     std::atomic<uint64_t> log_bytes{0};
     std::atomic<uint64_t> loads_total{0};
     std::atomic<uint64_t> load_failures_total{0};

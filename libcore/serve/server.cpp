@@ -11,6 +11,7 @@
 #include "serve/access/origin.h"
 #include "serve/hub/hub.h"
 #include "serve/hub/loader.h"
+#include "serve/ingest/nats_ingest.h"
 #include "serve/metrics.h"
 #include "serve/electric/shape_api.h"
 #include "serve/electric/shape_registry.h"
@@ -92,25 +93,43 @@ void run_server(const ServeOptions& options) {
                                options.jwt_claim, options.jwt_issuer, options.jwt_audience});
     raise_fd_limit();
 
-    // The slot must exist and be usable before anything listens (S5-S8).
+    // The slot must exist and be usable before anything listens (S5-S8); a replica's stream too,
+    // and its epoch is the stream's, the same on every replica.
     pg::Connection sql = pg::Connection::open({options.conninfo, false, "pgsync-serve", {}});
-    stream::SlotState slot = stream::check_slot(sql, options.slot, {options.publication});
-    pg::Connection repl = pg::Connection::open({options.conninfo, true, "pgsync-serve", {}});
-    pg::SystemIdentity system = pg::identify_system(repl);
-    repl.close();
-    LogIdentity identity{system.system_id, PQdb(sql.raw()), options.slot};
-
     ChangeLogOptions log_options;
     log_options.dir = options.storage_dir;
     log_options.retain_bytes = options.retain_bytes;
     log_options.segment_bytes = options.segment_bytes;
-    // A slot confirmed past what this server ever confirmed did not continue this log (F4).
     ConfirmMark mark(options.storage_dir);
-    if (auto confirmed = mark.read(); confirmed && slot.confirmed_flush > *confirmed) {
-        log::warning("slot \"" + options.slot + "\" is at " + slot.confirmed_flush.str() +
-                     ", past " + confirmed->str() +
-                     " where this server left it: it was moved or created again");
-        log_options.discard = true;
+    std::unique_ptr<NatsIngest> replica;
+    LogIdentity identity;
+    if (options.source) {
+        pg::Result publication = sql.exec_params(
+            "SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1", {options.publication},
+            "could not look up the publication");
+        if (PQntuples(publication.raw()) == 0)
+            throw Error("publication \"" + options.publication + "\" does not exist",
+                        "Give the publication of the slot that pgsync-publish's stream reads; "
+                        "initial loads read its tables.");
+        NatsIngestOptions ingest_options;
+        ingest_options.source = *options.source;
+        ingest_options.storage_dir = options.storage_dir;
+        replica = std::make_unique<NatsIngest>(ingest_options);
+        identity = replica->identity(PQdb(sql.raw()));
+        log_options.epoch = replica->epoch();
+    } else {
+        stream::SlotState slot = stream::check_slot(sql, options.slot, {options.publication});
+        pg::Connection repl = pg::Connection::open({options.conninfo, true, "pgsync-serve", {}});
+        pg::SystemIdentity system = pg::identify_system(repl);
+        repl.close();
+        identity = {system.system_id, PQdb(sql.raw()), options.slot};
+        // A slot confirmed past what this server ever confirmed did not continue this log (F4).
+        if (auto confirmed = mark.read(); confirmed && slot.confirmed_flush > *confirmed) {
+            log::warning("slot \"" + options.slot + "\" is at " + slot.confirmed_flush.str() +
+                         ", past " + confirmed->str() +
+                         " where this server left it: it was moved or created again");
+            log_options.discard = true;
+        }
     }
     log_options.retain_age = options.retain_age;
     std::unique_ptr<ChangeLog> log = ChangeLog::open(log_options, identity);
@@ -126,6 +145,7 @@ void run_server(const ServeOptions& options) {
     // One event-loop shard per thread, each a WsLayer and the Hub of its own sessions.
     const size_t shard_count = size_t(std::max(1, options.threads));
     Metrics metrics;
+    if (replica) metrics.replica_lag_messages = replica->lag_messages();
     LayerShared layer_shared;
     std::vector<std::unique_ptr<Shard>> shards;
     for (size_t i = 0; i < shard_count; ++i)
@@ -246,7 +266,7 @@ void run_server(const ServeOptions& options) {
     } stop_layers_first{listener, shards};
 
     // The ingest: the replication loop of pgsync-stream, writing native records into the log,
-    // which it confirms to the server only once fsynced.
+    // which it confirms to the server only once fsynced; or a replica's reader of its stream.
     StopFlag ingest_stop{0};
     std::exception_ptr ingest_error;
     std::atomic<bool> ingest_done{false};
@@ -264,7 +284,10 @@ void run_server(const ServeOptions& options) {
     std::thread ingest([&] {
         pthread_setname_np(pthread_self(), "pgsync-ingest"); // as top -H and gdb show it
         try {
-            stream::run_stream(stream_options, log->writer());
+            if (replica)
+                replica->run(*log, ingest_stop);
+            else
+                stream::run_stream(stream_options, log->writer());
         } catch (...) {
             ingest_error = std::current_exception();
         }
@@ -296,7 +319,11 @@ void run_server(const ServeOptions& options) {
         layer_options.static_dir = options.static_dir;
         layer_options.idle_timeout_seconds = options.idle_timeout_seconds;
         layer_options.max_clients = size_t(options.max_clients);
-        layer_options.health = [&] { return !ingest_done.load(); };
+        // A replica cut off from NATS still serves what its log holds, but is not ready: a load
+        // balancer sends new clients to one that is current.
+        layer_options.health = [&] {
+            return !ingest_done.load() && (!replica || replica->connected());
+        };
         // Another thread appended to the log or finished a load batch: the hub takes both, one
         // bounded slice at a time, so sockets are served between slices of a large backlog.
         layer_options.on_wake = [&shard] {
@@ -324,15 +351,18 @@ void run_server(const ServeOptions& options) {
             } catch (const std::exception& e) {
                 log::warning(std::string("could not drop old log segments: ") + e.what());
             }
+            if (replica) metrics.replica_lag_messages = replica->lag_messages();
             try {
                 if (!lag_conn)
                     lag_conn = pg::Connection::open({options.conninfo, false, "pgsync-serve", {}});
-                pg::Result r = lag_conn.exec_params(
-                    "SELECT (pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint "
-                    "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-                    {options.slot});
-                if (PQntuples(r.raw()) == 1 && !PQgetisnull(r.raw(), 0, 0))
-                    metrics.replication_lag_bytes = std::stoll(PQgetvalue(r.raw(), 0, 0));
+                if (!replica) { // a replica has no slot: pgsync-publish's reader owns it
+                    pg::Result r = lag_conn.exec_params(
+                        "SELECT (pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint "
+                        "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                        {options.slot});
+                    if (PQntuples(r.raw()) == 1 && !PQgetisnull(r.raw(), 0, 0))
+                        metrics.replication_lag_bytes = std::stoll(PQgetvalue(r.raw(), 0, 0));
+                }
                 read_server_wal(lag_conn);
             } catch (const std::exception& e) {
                 // The lag gauge only: the replication connection reports its own failures.

@@ -5,11 +5,13 @@
 
 #include "config/config.h"
 #include "serve/access/row_webhook.h"
+#include "serve/ingest/replica_source.h"
 
 #include <chrono>
 #include "util/stop_flag.h"
 
 #include <csignal>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,6 +21,9 @@ namespace pgsync::serve {
 struct ServeOptions {
     std::string conninfo;
     std::string slot;
+    // Instead of slot: a replica reads this NATS JetStream stream, which pgsync-publish writes
+    // (serve/ingest/replica_source.h: nats://host:port[,host:port…]/STREAM).
+    std::optional<ReplicaSource> source;
     std::string publication;
     std::string host = "127.0.0.1"; // an address (net/address.h resolves names); loopback only
     int port = 8080;                // with insecure; 0 picks a free port
@@ -61,7 +66,8 @@ struct ServeOptions {
 int available_cpus();
 
 // Runs until a stop signal (returns) or a fatal error (pgsync::Error; kExitSlotLost when the slot
-// was invalidated, as pgsync-stream).
+// was invalidated, as pgsync-stream). A replica (options.source) keeps serving while NATS is
+// unreachable; it ends with an error when its stream was deleted or no longer holds what it needs.
 void run_server(const ServeOptions& options);
 
 } // namespace pgsync::serve

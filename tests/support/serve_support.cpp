@@ -22,8 +22,6 @@ ServeProcess::ServeProcess(const std::string& slot, const std::string& publicati
     std::vector<std::string> argv = {tool_path("pgsync-serve"),
                                      "-d",
                                      test_dsn(),
-                                     "-S",
-                                     slot,
                                      "-P",
                                      publication,
                                      "--listen",
@@ -32,6 +30,7 @@ ServeProcess::ServeProcess(const std::string& slot, const std::string& publicati
                                      dir,
                                      "--ready-file",
                                      ready};
+    if (!slot.empty()) argv.insert(argv.end(), {"-S", slot}); // none: a replica (--source)
     if (config.insecure) argv.push_back("--insecure");
     // ctest runs the serve tests once with one event-loop thread and once with several.
     const bool threads_given = std::find(config.extra_args.begin(), config.extra_args.end(),

@@ -22,7 +22,8 @@ struct ServeConfig {
 
 class ServeProcess {
 public:
-    // Starts pgsync-serve on slot/publication with storage in dir; waits until it listens.
+    // Starts pgsync-serve on slot/publication with storage in dir; waits until it listens. An
+    // empty slot starts a replica: give --source in config.extra_args.
     ServeProcess(const std::string& slot, const std::string& publication, const std::string& dir,
                  const ServeConfig& config = {});
     ~ServeProcess();

@@ -3,6 +3,7 @@
 #include "process.h"
 
 #include <catch2/catch.hpp>
+#include <fstream>
 
 using namespace pgsync::test;
 
@@ -134,4 +135,43 @@ TEST_CASE("pgsync-serve refuses JWT key files it cannot read or parse, naming th
     r = serve({"-S", "s", "-P", "p", "--jwt-public-key-file", good});
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("no authentication configured") == std::string::npos);
+}
+
+TEST_CASE("pgsync-serve --source takes nats://HOST:PORT/STREAM and not together with --slot",
+          "[tool][serve][replica]") {
+    auto r = serve({"-S", "s", "-P", "p", "--insecure", "--source", "nats://127.0.0.1:4222/S"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("error: --source and --slot cannot be used together") != std::string::npos);
+    CHECK(r.err.find("hint: Give --slot") != std::string::npos);
+    for (const char* bad : {"http://127.0.0.1:4222/S", "nats://127.0.0.1:4222", "nats://a:1/A.B",
+                            "nats://a:1,,b:2/S"}) {
+        INFO(bad);
+        r = serve({"-P", "p", "--insecure", "--source", bad});
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find(std::string("error: invalid --source \"") + bad + "\"") !=
+              std::string::npos);
+        CHECK(r.err.find("hint: Give nats://HOST:PORT") != std::string::npos);
+    }
+    // Without --slot or --source, the hint names both.
+    r = serve({"-P", "p", "--insecure"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--source nats://HOST:PORT/STREAM") != std::string::npos);
+}
+
+TEST_CASE("pgsync-serve with serve.source in its config file is a replica and leaves source.slot "
+          "to pgsync-stream",
+          "[tool][serve][replica]") {
+    const std::string path = test_tmp_dir() + "/replica-config.yaml";
+    {
+        std::ofstream out(path);
+        out << "source:\n  slot: s\n  publication: p\nserve:\n  source: nats://127.0.0.1:1/S\n"
+               "  auth:\n    insecure: true\n";
+    }
+    // Past the flags (no "--source and --slot"), it fails on the database it cannot reach.
+    auto r = serve({"--config", path, "--listen", "127.0.0.1:0"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("cannot be used together") == std::string::npos);
+    // --slot on the command line wins over the file's serve.source.
+    r = serve({"--config", path, "-S", "s2", "--listen", "127.0.0.1:0"});
+    CHECK(r.exit_code == 1);
 }

@@ -36,11 +36,26 @@ uint64_t size_option(const std::string& text, const char* option) {
 
 // The flags that must go together: a slot and a publication, an authentication setting, and
 // --insecure only on a loopback address. Fills options.host and options.port from --listen.
-void check_flags(pgsync::serve::ServeOptions& options, const std::string& listen) {
+void check_flags(pgsync::serve::ServeOptions& options, const std::string& listen,
+                 const std::string& source) {
     using pgsync::usage_error;
-    if (options.slot.empty())
+    if (!source.empty()) {
+        // A replica reads pgsync-publish's stream: the slot is pgsync-stream's, not its own.
+        if (!options.slot.empty())
+            throw usage_error("--source and --slot cannot be used together",
+                              "Give --slot to read a replication slot, or --source "
+                              "nats://HOST:PORT/STREAM to read the stream pgsync-publish writes "
+                              "from it (a replica), not both.");
+        std::string why;
+        options.source = pgsync::serve::parse_replica_source(source, why);
+        if (!options.source)
+            throw usage_error("invalid --source \"" + source + "\": " + why,
+                              "Give nats://HOST:PORT[,HOST:PORT...]/STREAM, e.g. "
+                              "nats://127.0.0.1:4222/PGSYNC.");
+    } else if (options.slot.empty())
         throw usage_error("--slot is required",
-                          "Give --slot, or source.slot in the file given with --config.");
+                          "Give --slot, or source.slot in the file given with --config; or "
+                          "--source nats://HOST:PORT/STREAM to run as a replica.");
     if (options.publication.empty())
         throw usage_error("--publication is required",
                           "Give --publication, or source.publication in the file given with "
@@ -95,6 +110,10 @@ int main(int argc, char** argv) {
                        "Connection string, URI or database name (PG* variables apply)");
         app.add_option("-S,--slot", options.slot, "Replication slot to read (pgoutput)");
         app.add_option("-P,--publication", options.publication, "Publication of the slot");
+        std::string source;
+        app.add_option("--source", source,
+                       "Instead of --slot, read the NATS JetStream stream pgsync-publish writes "
+                       "(nats://HOST:PORT[,HOST:PORT...]/STREAM): a replica");
         std::string listen = "127.0.0.1:8080";
         app.add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
         app.add_option("--storage-dir", options.storage_dir,
@@ -183,7 +202,13 @@ int main(int argc, char** argv) {
         if (auto config = pgsync::tool::load_config(config_path)) {
             const auto& serve = config->serve;
             if (!given(app, "--dbname")) options.conninfo = config->resolved_dsn();
-            if (!given(app, "--slot")) options.slot = config->source.slot.value;
+            // serve.source makes a replica: the file's source.slot is then pgsync-stream's.
+            if (!given(app, "--slot") && !given(app, "--source")) {
+                if (serve.source.set)
+                    source = serve.source.value;
+                else
+                    options.slot = config->source.slot.value;
+            }
             if (!given(app, "--publication"))
                 options.publication = config->source.publication.value;
             if (!given(app, "--listen")) listen = serve.listen.value;
@@ -221,7 +246,7 @@ int main(int argc, char** argv) {
                                       "Give a duration with a unit (s, m, h, d), e.g. 7d.");
         options.retain_age = *age;
 
-        check_flags(options, listen);
+        check_flags(options, listen, source);
         if (options.threads == 0) options.threads = pgsync::serve::available_cpus();
 
         pgsync::tool::install_stop_signals();

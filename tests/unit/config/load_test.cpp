@@ -542,3 +542,12 @@ hint: Valid keys in "serve.auth.row_webhook" are "url", "timeout", "concurrency"
     CHECK(problems("serve:\n  auth:\n    row_webhook:\n      url: http://h/\n      on_dney: drop\n")
               .find("hint: Did you mean \"on_deny\"?") != std::string::npos);
 }
+
+TEST_CASE("serve.source is a replica's nats:// stream, and nothing else", "[config][replica]") {
+    LoadResult result =
+        load_text("serve:\n  source: nats://127.0.0.1:4222,127.0.0.1:4223/PGSYNC\n", "t.yaml");
+    CHECK(result.diagnostics.empty());
+    CHECK(result.config.serve.source.value == "nats://127.0.0.1:4222,127.0.0.1:4223/PGSYNC");
+    CHECK(problems("serve:\n  source: postgres://x/PGSYNC\n").find(
+              "t.yaml:2:11: error: \"source\" in \"serve\" must be nats://") == 0);
+}

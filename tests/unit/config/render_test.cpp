@@ -64,6 +64,7 @@ snapshot:
 serve:
   listen: "127.0.0.1:8080"   # default
   storage_dir: ./pgsync-data   # default
+  source: null   # default
   retain_bytes: "1GB"   # default
   retain_age: "7d"   # default
   client_queue_bytes: "4MB"   # default

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -469,4 +470,40 @@ TEST_CASE("change_log: retention by age drops segments whose last write is too o
     REQUIRE_FALSE(records.empty());
     CHECK(records[0].offset > start);
     CHECK(records.back().offset == at(commit_of(19), 7));
+}
+
+TEST_CASE("a given epoch (a replica's) is the log's and kept on reopen, and a log of another "
+          "epoch is emptied",
+          "[change_log][replica]") {
+    const std::string dir = fresh_dir("given_epoch");
+    ChangeLogOptions options = options_for(dir);
+    options.epoch = "0123456789ABCDEF";
+    {
+        auto log = ChangeLog::open(options, kIdentity);
+        CHECK(log->epoch() == "0123456789ABCDEF");
+        log->writer().write(transaction(0));
+        log->writer().sync();
+    }
+    {
+        auto log = ChangeLog::open(options, kIdentity);
+        CHECK(log->epoch() == "0123456789ABCDEF");
+        CHECK(!log->end().is_zero());
+    }
+    options.epoch = "FEDCBA9876543210";
+    auto log = ChangeLog::open(options, kIdentity);
+    CHECK(log->epoch() == "FEDCBA9876543210");
+    CHECK(log->end().is_zero());
+}
+
+TEST_CASE("a log started after an offset refuses readers before it and takes records after it",
+          "[change_log][replica]") {
+    auto log = ChangeLog::open(options_for(fresh_dir("start_after")), kIdentity);
+    const LogOffset start{Lsn(commit_of(3) - 1), std::numeric_limits<uint64_t>::max()};
+    log->start_after(start);
+    CHECK(log->start() == start);
+    log->writer().write(transaction(3));
+    log->writer().sync();
+    CHECK(!log->read_after(LogOffset{Lsn(commit_of(2)), 5}));
+    CHECK(read_all(*log, start).size() == 4); // begin, two inserts, commit
+    CHECK_THROWS_AS(log->start_after(start), Error);
 }
