@@ -13,6 +13,7 @@
 #include "util/log.h"
 
 #include <cerrno>
+#include <exception>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -235,6 +236,7 @@ PublishStats run_publish(const PublishOptions& options, int input_fd) {
     std::optional<MessageKey> last_published = resume_after;
     uint64_t published = 0; // messages handed to NATS
     std::optional<std::pair<std::string, std::string>> own_failure;
+    std::exception_ptr route_error; // rethrown as it came (a where that does not bind: exit 2)
     // Our own ack timeout (AckProgress::overdue) rather than cnats' per-publish MaxWait, which
     // allocates a timer entry per message and later delivers a timeout message for each one,
     // acked or not: a third of the client's CPU per message (bench/publish).
@@ -248,10 +250,14 @@ PublishStats run_publish(const PublishOptions& options, int input_fd) {
             progress.fail(std::move(error), std::move(hint));
         }
     };
+    // A FIFO that was full keeps its ack in AckWriter: retried here, so an idle publisher does not
+    // hold it back until the next transaction settles.
     auto flush_acks = [&] {
         if (auto settled = progress.take_settled()) {
             acks.write(*settled);
             stats.acknowledged = *settled;
+        } else {
+            acks.retry();
         }
     };
 
@@ -275,7 +281,14 @@ PublishStats run_publish(const PublishOptions& options, int input_fd) {
                                 "format (--format native, the default).");
             break;
         }
-        router.route(record, subjects, table);
+        try {
+            router.route(record, subjects, table);
+        } catch (const Error&) {
+            // A channel's where that does not fit its table: reported once what is in flight
+            // settled and was acknowledged, like any other failure.
+            route_error = std::current_exception();
+            break;
+        }
         const bool commit = record.op == "commit";
         bool skipped = true;
         for (uint32_t copy = 0; copy < subjects.size(); ++copy) {
@@ -343,6 +356,7 @@ PublishStats run_publish(const PublishOptions& options, int input_fd) {
                (stats.acknowledged.is_valid() ? stats.acknowledged.str() : std::string("nothing")));
     if (auto failure = progress.failure()) throw Error(failure->first, failure->second);
     if (own_failure) throw Error(own_failure->first, own_failure->second);
+    if (route_error) std::rethrow_exception(route_error);
     if (!drained)
         throw Error("JetStream did not acknowledge " + std::to_string(progress.in_flight()) +
                         " messages in stream \"" + options.stream + "\" in time",
