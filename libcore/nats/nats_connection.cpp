@@ -134,8 +134,8 @@ Connection Connection::connect(const std::string& urls, const ConnectOptions& op
         natsConnection_Destroy(handle);
         if (status == NATS_NO_SERVER)
             throw Error("could not connect to NATS at \"" + urls + "\": no server is reachable",
-                        "Check that nats-server is running and that --nats (or publish.nats, or "
-                        "NATS_URL) gives its address.");
+                        "Check that nats-server is running and that " + options.address_from +
+                            " gives its address.");
         throw Error("could not connect to NATS at \"" + urls + "\": " + last_error_text(status),
                     "Check that nats-server is running and reachable.");
     }

@@ -25,6 +25,8 @@ struct ConnectOptions {
     // announced); -1: forever. Publishes in between are buffered up to the reconnect buffer.
     int max_reconnect = -1;
     int64_t reconnect_wait_ms = 250;
+    // Where the user gave the address, for the hint when no server answers.
+    std::string address_from = "the NATS URL";
 };
 
 // Called on a cnats thread for each asynchronous publish, in the order the acks arrive: stored

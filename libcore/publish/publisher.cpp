@@ -205,6 +205,7 @@ PublishStats run_publish(const PublishOptions& options, int input_fd) {
     auto context = std::make_unique<AckContext>();
     nats::ConnectOptions connect_options;
     connect_options.name = "pgsync-publish";
+    connect_options.address_from = "--nats (or publish.nats, or NATS_URL)";
     nats::Connection connection = nats::Connection::connect(options.nats_urls, connect_options);
     context->stream = options.stream;
     context->ack_timeout_seconds = options.ack_timeout_seconds;

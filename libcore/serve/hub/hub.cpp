@@ -308,33 +308,12 @@ void Hub::Impl::subscribe(Session& session, SubscribeRequest& request) {
     if (known != state.by_identity.end()) {
         entry = state.shapes[known->second];
     } else {
-        entry = std::make_shared<ShapeEntry>();
-        entry->id = next_shape_id++;
-        entry->shape = shape;
-        entry->identity = identity;
-        if (order) {
-            entry->window =
-                std::make_shared<WindowEntry>(Window(shape, std::move(*order), *request.limit));
-            windows[entry->id] = entry.get();
-            ++metrics.windows;
-        }
-        state.shapes[entry->id] = entry;
-        state.by_identity[identity] = entry->id;
-        state.index.add(entry->id, shape->filter ? &*shape->filter : nullptr);
-        if (shape->needs_old_image) state.needs_old.push_back(entry->id);
-        ++metrics.shapes;
+        std::shared_ptr<WindowEntry> window;
+        if (order)
+            window = std::make_shared<WindowEntry>(Window(shape, std::move(*order), *request.limit));
+        entry = add_shape(state, shape, identity, std::move(window));
     }
-    ++entry->subscribers;
-
-    auto sub = std::make_unique<Subscription>();
-    sub->id = id;
-    sub->id_json = id_json;
-    sub->session = &session;
-    sub->shape = entry;
-    sub->generation = next_generation++;
-    sub->serial = sub->generation;
-    sub->filter_cost = cost;
-    session.filter_cost += cost;
+    auto sub = new_subscription(session, id, id_json, entry, cost);
     sub->state = resume ? Subscription::State::CatchingUp : Subscription::State::Loading;
     if (entry->window) { // the window's rows, not a load of its own
         Subscription& joined = *sub;
@@ -577,6 +556,43 @@ void Hub::on_written(Session& session, size_t bytes, size_t frames) {
         session.output.bytes() + session.in_flight->load() <=
             m_impl->options.client_queue_bytes / 4)
         m_impl->loader.unpark(session.id);
+}
+
+std::shared_ptr<ShapeEntry> Hub::Impl::add_shape(TableState& state, std::shared_ptr<Shape> shape,
+                                                 const std::string& identity,
+                                                 std::shared_ptr<WindowEntry> window) {
+    auto entry = std::make_shared<ShapeEntry>();
+    entry->id = next_shape_id++;
+    entry->shape = shape;
+    entry->identity = identity;
+    if (window) {
+        entry->window = std::move(window);
+        windows[entry->id] = entry.get();
+        ++metrics.windows;
+    }
+    state.shapes[entry->id] = entry;
+    state.by_identity[identity] = entry->id;
+    state.index.add(entry->id, shape->filter ? &*shape->filter : nullptr);
+    if (shape->needs_old_image) state.needs_old.push_back(entry->id);
+    ++metrics.shapes;
+    return entry;
+}
+
+std::unique_ptr<Subscription> Hub::Impl::new_subscription(Session& session, const std::string& id,
+                                                          const std::string& id_json,
+                                                          std::shared_ptr<ShapeEntry> entry,
+                                                          uint64_t cost) {
+    ++entry->subscribers;
+    auto sub = std::make_unique<Subscription>();
+    sub->id = id;
+    sub->id_json = id_json;
+    sub->session = &session;
+    sub->shape = std::move(entry);
+    sub->generation = next_generation++;
+    sub->serial = sub->generation;
+    sub->filter_cost = cost;
+    session.filter_cost += cost;
+    return sub;
 }
 
 } // namespace pgsync::serve

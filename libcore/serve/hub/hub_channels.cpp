@@ -78,26 +78,9 @@ void Hub::Impl::subscribe_channel(Session& session, SubscribeRequest& request) {
         shape->channel = std::make_shared<const channels::Channel>(*channel);
         shape->needs_old_image = false; // an undecided where does not match (row_belongs)
         shape->identity = identity;
-        entry = std::make_shared<ShapeEntry>();
-        entry->id = next_shape_id++;
-        entry->shape = shape;
-        entry->identity = identity;
-        state.shapes[entry->id] = entry;
-        state.by_identity[identity] = entry->id;
-        state.index.add(entry->id, shape->filter ? &*shape->filter : nullptr);
-        ++metrics.shapes;
+        entry = add_shape(state, shape, identity, nullptr);
     }
-    ++entry->subscribers;
-
-    auto sub = std::make_unique<Subscription>();
-    sub->id = id;
-    sub->id_json = id_json;
-    sub->session = &session;
-    sub->shape = entry;
-    sub->generation = next_generation++;
-    sub->serial = sub->generation;
-    sub->filter_cost = cost;
-    session.filter_cost += cost;
+    auto sub = new_subscription(session, id, id_json, entry, cost);
     sub->state = Subscription::State::CatchingUp;
     // No initial load: from the log's end (the up-to-date it gets names that offset) or from the
     // client's offset, read from the log like any catch-up.

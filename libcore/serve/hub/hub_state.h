@@ -149,6 +149,16 @@ struct Hub::Impl {
     bool resume_offset(Session& session, const std::string& id_json,
                        const std::optional<std::string>& text, LogOffset& after, bool& resume);
     LoadJob make_job(Session& session, Subscription& sub);
+    // A new shape of the table (a window's when window is set): indexed, found by identity.
+    std::shared_ptr<ShapeEntry> add_shape(TableState& state, std::shared_ptr<Shape> shape,
+                                          const std::string& identity,
+                                          std::shared_ptr<WindowEntry> window);
+    // A subscription of session to entry, its filter cost counted against the session's budget;
+    // the caller sets its state and adds it to session.subscriptions.
+    std::unique_ptr<Subscription> new_subscription(Session& session, const std::string& id,
+                                                   const std::string& id_json,
+                                                   std::shared_ptr<ShapeEntry> entry,
+                                                   uint64_t cost);
     void ack(Session& session, const AckRequest& request);
     std::string consumer_path(const std::string& name) const;
     std::string log_dir;

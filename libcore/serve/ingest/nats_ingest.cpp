@@ -150,6 +150,7 @@ struct NatsIngest::Impl {
 NatsIngest::NatsIngest(NatsIngestOptions options) {
     nats::ConnectOptions connect_options;
     connect_options.name = "pgsync-serve";
+    connect_options.address_from = "--source (or serve.source)";
     connect_options.reconnect_wait_ms = options.reconnect_wait.count();
     nats::Connection connection = nats::Connection::connect(options.source.urls, connect_options);
     m_impl = std::make_unique<Impl>(std::move(options), std::move(connection));
