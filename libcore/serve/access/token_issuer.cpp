@@ -60,10 +60,10 @@ IssueResult issue_token(std::string_view body, const TokenIssuerOptions& options
     auto request = parse_body(body, error);
     if (!request) return refuse(std::move(error));
     for (const auto& [key, value] : request->items())
-        if (key != "userId" && key != "tables" && key != "ttl")
+        if (key != "userId" && key != "tables" && key != "channels" && key != "ttl")
             return refuse("unknown key \"" + key +
                           "\" in the body; expected \"userId\", "
-                          "\"tables\" and \"ttl\"");
+                          "\"tables\", \"channels\" and \"ttl\"");
 
     auto user = request->find("userId");
     if (user == request->end()) return refuse("\"userId\" is missing");
@@ -72,18 +72,27 @@ IssueResult issue_token(std::string_view body, const TokenIssuerOptions& options
     if (user->get_ref<const std::string&>().size() > kMaxUserIdBytes)
         return refuse("\"userId\" is longer than " + std::to_string(kMaxUserIdBytes) + " bytes");
 
+    // As the verifier reads grants (auth.cpp): tables, channels (pgsync.yaml tables[].channels
+    // by name), or both.
     auto tables = request->find("tables");
-    if (tables == request->end())
+    auto channels = request->find("channels");
+    if (tables == request->end() && channels == request->end())
         return refuse(
             "\"tables\" is missing",
             "Give the tables the user may read, e.g. \"tables\":{\"public.messages\":{}}, "
-            "or \"tables\":\"*\" for every published table.");
+            "or \"tables\":\"*\" for every published table, and/or the channels, e.g. "
+            "\"channels\":[\"chat-added\"].");
     Principal principal;
     try {
-        if (std::string why = read_table_grants(*tables, "tables", principal); !why.empty())
-            return refuse(std::move(why));
+        if (tables != request->end())
+            if (std::string why = read_table_grants(*tables, "tables", principal); !why.empty())
+                return refuse(std::move(why));
+        if (channels != request->end())
+            if (std::string why = read_channel_grants(*channels, "channels", principal);
+                !why.empty())
+                return refuse(std::move(why));
     } catch (const json::exception& e) {
-        return refuse(std::string("\"tables\" is not well formed: ") + e.what());
+        return refuse(std::string("the grants are not well formed: ") + e.what());
     }
     for (const TableGrant& grant : principal.tables) {
         if (grant.where.empty()) continue;
@@ -117,7 +126,10 @@ IssueResult issue_token(std::string_view body, const TokenIssuerOptions& options
     json claims = {{"sub", *user}, {"iat", now}, {"exp", now + seconds}};
     if (!options.issuer.empty()) claims["iss"] = options.issuer;
     if (!options.audience.empty()) claims["aud"] = options.audience;
-    claims[options.claim] = json{{"tables", *tables}};
+    json grants = json::object();
+    if (tables != request->end()) grants["tables"] = *tables;
+    if (channels != request->end()) grants["channels"] = *channels;
+    claims[options.claim] = std::move(grants);
     return IssueResult{
         IssuedToken{sign_hs256(claims.dump(), options.secret), now + seconds}, {}, {}};
 }

@@ -125,7 +125,7 @@ TEST_CASE("a malformed token request is refused with a reason", "[token]") {
     CHECK(issue_token(R"({"userId":"u","tables":"*","ttl":86400})", issuer(), kNow).issued);
     CHECK(issue_token(R"({"userId":"u","tables":"*","ttl":1})", issuer(), kNow).issued);
     CHECK(refusal(R"({"userId":"u","tables":"*","sub":"admin"})") ==
-          "unknown key \"sub\" in the body; expected \"userId\", \"tables\" and \"ttl\"");
+          "unknown key \"sub\" in the body; expected \"userId\", \"tables\", \"channels\" and \"ttl\"");
     CHECK(refusal(R"({"userId":"u","userId":"admin","tables":"*"})") ==
           "the body has the key \"userId\" twice in one object");
 }
@@ -134,4 +134,28 @@ TEST_CASE("without a secret no token is issued", "[token]") {
     IssueResult result = issue_token(R"({"userId":"u","tables":"*"})", TokenIssuerOptions{}, kNow);
     CHECK_FALSE(result.issued);
     CHECK(result.error == "the server has no JWT secret to sign tokens with");
+}
+
+TEST_CASE("a token request may grant channels, alone or beside tables", "[token]") {
+    IssueResult both = issue_token(R"({"userId":"u7","tables":{"groups":{}},"channels":["chat-added"]})",
+                                   issuer(), kNow);
+    REQUIRE(both.issued);
+    auto verified = JwtVerifier(kSecret).verify(both.issued->token, kNow);
+    REQUIRE(verified.principal);
+    REQUIRE(verified.principal->tables.size() == 1);
+    CHECK(grants_channel(*verified.principal, "chat-added"));
+    CHECK_FALSE(grants_channel(*verified.principal, "chat-all"));
+
+    IssueResult only = issue_token(R"({"userId":"u7","channels":["chat-added"]})", issuer(), kNow);
+    REQUIRE(only.issued);
+    verified = JwtVerifier(kSecret).verify(only.issued->token, kNow);
+    REQUIRE(verified.principal);
+    CHECK(verified.principal->tables.empty());
+    CHECK_FALSE(verified.principal->all_tables);
+    CHECK(grants_channel(*verified.principal, "chat-added"));
+
+    // The channels claim is checked as the verifier checks it.
+    IssueResult bad = issue_token(R"({"userId":"u7","channels":"chat-added"})", issuer(), kNow);
+    CHECK_FALSE(bad.issued);
+    CHECK_FALSE(bad.error.empty());
 }
