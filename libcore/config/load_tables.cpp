@@ -181,7 +181,10 @@ void read_channel_where(Reader& reader, const YamlNode& channel_node, const std:
     if (!table.columns) return;
     std::vector<std::pair<std::string, std::size_t>> columns;
     referenced_columns(*parsed.expr, columns);
-    for (const auto& [name, position] : columns) {
+    for (const auto& column : columns) {
+        // Not a structured binding: clang 14 (the fuzz build) refuses capturing one in a lambda.
+        const std::string& name = column.first;
+        const std::size_t position = column.second;
         const auto& listed = *table.columns;
         if (std::none_of(listed.begin(), listed.end(),
                          [&](const auto& c) { return c.value == name; }))
