@@ -6,6 +6,7 @@
 #include "pg_test.h"
 #include "serve/access/auth.h"
 #include "serve_support.h"
+#include "util/unix_time.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -78,12 +79,6 @@ std::vector<json> changes(const std::vector<json>& frames) {
     for (const auto& f : frames)
         if (f.value("type", "") == "change") out.push_back(f);
     return out;
-}
-
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 std::string token(const json& grants) {
