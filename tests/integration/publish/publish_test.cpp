@@ -142,7 +142,11 @@ std::string native_records(pg::Connection& db, const std::vector<std::string>& s
                            const std::vector<std::string>& tables) {
     auto fixture = make_stream_fixture(db, tables);
     for (const auto& s : statements) db.exec(s);
-    auto r = stream_to_now(db, fixture);
+    // The slot decodes everything other tests write meanwhile (large transactions among them):
+    // under a loaded ctest run that can take longer than a minute.
+    ProcessOptions options;
+    options.timeout_seconds = 240;
+    auto r = stream_to_now(db, fixture, {}, options);
     drop_stream_fixture(db, fixture);
     REQUIRE(r.exit_code == 0);
     return r.out;
@@ -602,7 +606,7 @@ TEST_CASE("faults: kill -9 of pgsync-publish, pgsync-stream, the stream's NATS l
                                " --no-loop --endpos " + end.str() + " | " +
                                shell_quote(tool_path("pgsync-publish")) + " --nats " +
                                shell_quote(nats.url()) + " --ack-file " + shell_quote(acks),
-                           {"", true, {}, 60});
+                           {"", true, {}, 180}); // the whole backlog into R3, on a loaded machine
         INFO(r.err);
         REQUIRE(r.exit_code == 0);
     }

@@ -120,7 +120,9 @@ struct ReplicaFixture {
         publish();
     }
     void publish() {
-        ProcessResult streamed = stream_to_now(db, slot);
+        ProcessOptions options; // the slot decodes what other tests write meanwhile
+        options.timeout_seconds = 240;
+        ProcessResult streamed = stream_to_now(db, slot, {}, options);
         REQUIRE(streamed.exit_code == 0);
         writer->publish(streamed.out);
     }
